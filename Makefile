@@ -1,0 +1,46 @@
+# permit_service — the README's commands. `make run` and `make test` work on a fresh machine
+# with Python 3.11+ and nothing else.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+export FLASK_APP := wsgi
+
+.PHONY: run test lint bench clean install install-dev
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Runtime dependencies only (what `make run` needs).
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+# Plus the test tools.
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# A local .env with a generated SECRET_KEY (production is the default: no key, no start).
+.env:
+	@echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > .env
+	@echo "created .env with a generated SECRET_KEY"
+
+run: $(VENV)/.installed .env
+	$(BIN)/flask db upgrade
+	exec $(BIN)/gunicorn wsgi:app --bind 127.0.0.1:$(PORT) --workers 2 --access-logfile -
+
+test: $(VENV)/.installed-dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check . || true
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,117 @@
+"""permit_service: residential parking permits. `create_app` builds the Flask application."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, abort, request
+
+from permit_service import extensions as ext
+from permit_service.config import (
+    DEFAULT_SECRET_KEY_MARKER,
+    check_production_safety,
+    embedded_broker_dirs,
+    instance_path_from_env,
+    load_config,
+)
+from permit_service.errors import API_PREFIXES, register_errorhandlers
+from permit_service.logging_setup import configure_logging, init_request_ids
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment, then apply `config` overrides (tests pass these)."""
+    overrides = dict(config or {})
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        instance_path=overrides.pop("INSTANCE_PATH", None) or instance_path_from_env(),
+    )
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(load_config(app.instance_path))
+    app.config.update(overrides)
+    if not app.config.get("SECRET_KEY") and (app.config.get("DEBUG") or app.config.get("TESTING")):
+        app.config["SECRET_KEY"] = DEFAULT_SECRET_KEY_MARKER
+    check_production_safety(app.config)
+    configure_logging(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_request_hooks(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the extension singletons to this app."""
+    ext.db.init_app(app)
+    ext.migrate.init_app(
+        app, ext.db, directory=os.path.join(os.path.dirname(app.root_path), "migrations")
+    )
+    ext.csrf.init_app(app)
+    ext.api.init_app(app)  # before api.register_blueprint (flask-smorest issue #224)
+    if app.config["CELERY"]["broker_url"].startswith("filesystem://"):
+        for folder in set(embedded_broker_dirs(app.instance_path).values()):
+            os.makedirs(folder, exist_ok=True)
+    ext.celery_init_app(app)
+    with app.app_context():
+        if ext.db.engine.dialect.name == "sqlite":
+            _tune_sqlite(ext.db.engine)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount the JSON API, the health probes and Swagger UI."""
+    from flask_swagger_ui import get_swaggerui_blueprint
+
+    from permit_service.api.health import blp as health_blp
+    from permit_service.api.permits import blp as permits_blp
+
+    for blp in (permits_blp, health_blp):
+        ext.api.register_blueprint(blp)
+        ext.csrf.exempt(blp)  # token-authenticated JSON API: no cookies, so no CSRF
+
+    docs = get_swaggerui_blueprint(
+        "/docs", "/openapi.json", config={"app_name": "permit_service API"}
+    )
+    app.register_blueprint(docs)
+    # Serve Swagger UI at /docs exactly (not only /docs/), as SPEC.md names it.
+    app.add_url_rule("/docs", "swagger_ui_root", app.view_functions["swagger_ui.show"])
+
+
+def register_request_hooks(app: Flask) -> None:
+    """Request ids, and 415 for API bodies that are not JSON."""
+    init_request_ids(app)
+
+    @app.before_request
+    def _require_json_bodies() -> None:
+        if (
+            request.method in {"POST", "PUT", "PATCH"}
+            and request.path.startswith(API_PREFIXES)
+            and (request.content_length or request.headers.get("Transfer-Encoding"))
+            and not request.is_json
+        ):
+            abort(415, description="Send the body as JSON with Content-Type: application/json.")
+
+
+def register_commands(app: Flask) -> None:
+    """Attach the `flask permits ...` (and later `flask users ...`) command groups."""
+    from permit_service.cli import permits_cli
+
+    app.cli.add_command(permits_cli)
+
+
+def _tune_sqlite(engine: Any) -> None:
+    """WAL lets the web, worker and beat processes read while one of them writes."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        # Web, worker and beat share one file: wait for the writer instead of failing at once.
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()

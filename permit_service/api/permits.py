@@ -1,0 +1,146 @@
+"""JSON API for permits: thin views over permit_service.services.permits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from permit_service.api.schemas import (
+    PermitApplicationSchema,
+    PermitEventSchema,
+    PermitListArgsSchema,
+    PermitSchema,
+    RevokeSchema,
+)
+from permit_service.api.security import admin_required, current_actor
+from permit_service.domain import (
+    DomainError,
+    InvalidTransition,
+    OpenPermitExists,
+    PermitNotFound,
+    PermitStatus,
+    ValidationFailed,
+)
+from permit_service.services import permits as service
+
+blp = Blueprint(
+    "permits", __name__, url_prefix="/permits", description="Residential parking permits"
+)
+
+ADMIN = [{"bearerAuth": []}]
+
+
+def fail(exc: DomainError) -> None:
+    """Translate a domain error into the API's JSON error answer."""
+    if isinstance(exc, PermitNotFound):
+        abort(404, message=exc.message)
+    if isinstance(exc, InvalidTransition | OpenPermitExists):
+        abort(409, message=exc.message)
+    if isinstance(exc, ValidationFailed):
+        abort(422, message=exc.message, errors={"json": exc.errors})
+    raise exc
+
+
+@blp.route("")
+class Permits(MethodView):
+    @blp.arguments(PermitApplicationSchema)
+    @blp.response(201, PermitSchema, description="The application was recorded as pending.")
+    @blp.alt_response(409, description="The plate already has a pending or approved permit.")
+    def post(self, data: dict[str, Any]) -> Any:
+        """Apply for a permit.
+
+        Records a pending application. It must be approved before `expires_at`, or it expires.
+        The returned `id` is the applicant's receipt: anyone holding it can read the permit.
+        """
+        try:
+            permit = service.apply_for_permit(**data)
+        except DomainError as exc:
+            fail(exc)
+        return permit, 201, {"Location": url_for("permits.Permit", permit_id=permit.id)}
+
+    @admin_required()
+    @blp.arguments(PermitListArgsSchema, location="query")
+    @blp.response(200, PermitSchema(many=True))
+    @blp.paginate(page_size=50, max_page_size=500)
+    @blp.doc(security=ADMIN)
+    def get(self, args: dict[str, Any], pagination_parameters: Any) -> Any:
+        """List permits, newest first (admins and viewers).
+
+        Filter by `status` (effective: a pending permit past its deadline is listed as expired)
+        and by `license_plate` in any spelling. Pagination metadata is in `X-Pagination`.
+        """
+        status = PermitStatus(args["status"]) if args.get("status") else None
+        page = service.list_permits(
+            status=status,
+            license_plate=args.get("license_plate"),
+            page=pagination_parameters.page,
+            page_size=pagination_parameters.page_size,
+        )
+        pagination_parameters.item_count = page.total
+        return page.items
+
+
+@blp.route("/<permit_id>")
+class Permit(MethodView):
+    @blp.response(200, PermitSchema)
+    @blp.alt_response(404, description="No permit with that id.")
+    def get(self, permit_id: str) -> Any:
+        """Read one permit by its id (the applicant's receipt)."""
+        try:
+            return service.get_permit(permit_id)
+        except DomainError as exc:
+            fail(exc)
+
+
+@blp.route("/<permit_id>/approve")
+class PermitApproval(MethodView):
+    @admin_required(write=True)
+    @blp.response(200, PermitSchema)
+    @blp.alt_response(404, description="No permit with that id.")
+    @blp.alt_response(409, description="The permit is revoked or expired.")
+    @blp.doc(security=ADMIN)
+    def post(self, permit_id: str) -> Any:
+        """Approve a pending permit (admins). Approving an approved permit changes nothing."""
+        try:
+            return service.approve_permit(permit_id, actor=current_actor())
+        except DomainError as exc:
+            fail(exc)
+
+
+@blp.route("/<permit_id>/revoke")
+class PermitRevocation(MethodView):
+    @admin_required(write=True)
+    @blp.arguments(RevokeSchema, required=False)
+    @blp.response(200, PermitSchema)
+    @blp.alt_response(404, description="No permit with that id.")
+    @blp.alt_response(409, description="The permit is expired.")
+    @blp.doc(security=ADMIN)
+    def post(self, data: dict[str, Any], permit_id: str) -> Any:
+        """Revoke a pending or approved permit (admins), with an optional reason.
+
+        Revoking a revoked permit changes nothing.
+        """
+        try:
+            permit = service.revoke_permit(
+                permit_id, actor=current_actor(), reason=(data or {}).get("reason")
+            )
+        except DomainError as exc:
+            fail(exc)
+        return permit
+
+
+@blp.route("/<permit_id>/events")
+class PermitEvents(MethodView):
+    @admin_required()
+    @blp.response(200, PermitEventSchema(many=True))
+    @blp.alt_response(404, description="No permit with that id.")
+    @blp.doc(security=ADMIN)
+    def get(self, permit_id: str) -> Any:
+        """The permit's history, oldest first: who changed its status, when and why."""
+        try:
+            return service.list_events(permit_id)
+        except DomainError as exc:
+            fail(exc)

@@ -1,0 +1,111 @@
+"""Marshmallow schemas of the JSON API, built once at module level."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
+
+from permit_service.domain import (
+    PermitStatus,
+    ValidationFailed,
+    normalize_plate,
+    validate_application,
+)
+from permit_service.services.permits import status_of
+
+
+class PermitSchema(Schema):
+    """A permit as API clients see it; `status` is exact to the deadline."""
+
+    id = fields.String(dump_only=True, metadata={"format": "uuid"})
+    name = fields.String()
+    license_plate = fields.String()
+    address = fields.String()
+    email = fields.String(allow_none=True)
+    status = fields.Function(
+        lambda permit: status_of(permit).value,
+        metadata={"enum": [s.value for s in PermitStatus]},
+    )
+    created_at = fields.AwareDateTime(format="iso")
+    updated_at = fields.AwareDateTime(format="iso")
+    expires_at = fields.AwareDateTime(
+        format="iso",
+        allow_none=True,
+        metadata={"description": "Deadline of a pending application; null once decided."},
+    )
+
+
+class PermitApplicationSchema(Schema):
+    """What a resident submits: name, licence plate, address and optionally an e-mail."""
+
+    name = fields.String(required=True, metadata={"example": "John Doe", "maxLength": 120})
+    license_plate = fields.String(required=True, metadata={"example": "ABC-123"})
+    address = fields.String(required=True, metadata={"example": "123 Main St", "maxLength": 200})
+    email = fields.String(
+        load_default=None,
+        allow_none=True,
+        metadata={"format": "email", "example": "john@example.org"},
+    )
+
+    @post_load
+    def check_rules(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """Apply SPEC.md section 2's rules, returning the cleaned values."""
+        try:
+            return validate_application(
+                data["name"], data["license_plate"], data["address"], data.get("email")
+            )
+        except ValidationFailed as exc:
+            raise ValidationError(exc.errors) from exc
+
+
+class PermitListArgsSchema(Schema):
+    """Filters of the admin listing."""
+
+    status = fields.String(
+        validate=validate.OneOf([s.value for s in PermitStatus]),
+        metadata={
+            "description": "Effective status: a pending permit past its deadline is expired."
+        },
+    )
+    license_plate = fields.String(
+        metadata={"description": "Any spelling of the plate: ABC-123, abc 123 and ABC123 match."}
+    )
+
+    @validates("license_plate")
+    def check_plate(self, value: str, **_: Any) -> None:
+        """Refuse a filter that could never match a valid plate."""
+        try:
+            normalize_plate(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class RevokeSchema(Schema):
+    """Optional reason for a revocation, recorded in the permit's history."""
+
+    reason = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=500),
+        metadata={"example": "Resident moved out of the zone"},
+    )
+
+
+class PermitEventSchema(Schema):
+    """One recorded change of a permit's status."""
+
+    id = fields.Integer()
+    permit_id = fields.String()
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String()
+    actor = fields.String(metadata={"description": "Admin e-mail, `system` or `applicant`."})
+    reason = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime(format="iso")
+
+
+class HealthSchema(Schema):
+    """Liveness / readiness answer."""
+
+    status = fields.String()
+    checks = fields.Dict(keys=fields.String(), values=fields.String())

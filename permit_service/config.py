@@ -1,0 +1,158 @@
+"""Configuration: the ONE place that reads the environment (names as in SPEC.md section 6)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+
+DEFAULT_SECRET_KEY_MARKER = "dev-insecure-secret-key"  # noqa: S105 - a marker, never used in production
+
+
+class ConfigError(RuntimeError):
+    """Raised when the service is started with a configuration it must refuse."""
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    """Parse an environment flag the way operators write them (1/true/yes/on)."""
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    """Read an integer setting, refusing junk with a message naming the variable."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def instance_path_from_env() -> str | None:
+    """INSTANCE_PATH moves instance/ (SQLite file, embedded broker) elsewhere, e.g. per test run."""
+    return os.environ.get("INSTANCE_PATH") or None
+
+
+def embedded_broker_dirs(instance_path: str) -> dict[str, str]:
+    """Folders of kombu's filesystem transport (the embedded broker) under instance/."""
+    root = Path(instance_path) / "broker"
+    return {
+        "data_folder_in": str(root / "out"),
+        "data_folder_out": str(root / "out"),
+        "processed_folder": str(root / "processed"),
+        "control_folder": str(root / "control"),
+    }
+
+
+def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Build the Flask config mapping from the environment (and a .env file in the cwd)."""
+    if env is None:
+        load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
+        env = os.environ
+
+    debug = _bool(env.get("FLASK_DEBUG"), False)
+    database_url = env.get("DATABASE_URL") or "sqlite:///" + os.path.join(
+        instance_path, "permit_service.sqlite3"
+    )
+    # Heroku-style URLs and the plain driver name both mean psycopg 3 here.
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql://" + database_url[len("postgres://") :]
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
+
+    broker_url = env.get("CELERY_BROKER_URL") or "filesystem://"
+    sweep_seconds = _int(env, "EXPIRY_SWEEP_SECONDS", 60)
+    cors = [o.strip() for o in (env.get("CORS_ORIGINS") or "").split(",") if o.strip()]
+
+    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+
+    celery: dict[str, Any] = {
+        "broker_url": broker_url,
+        "include": ["permit_service.tasks"],
+        "task_ignore_result": True,
+        "result_backend": env.get("CELERY_RESULT_BACKEND") or None,
+        "broker_connection_retry_on_startup": True,
+        "task_acks_late": True,
+        "worker_prefetch_multiplier": 1,
+        "beat_schedule": {
+            "expire-pending-permits": {
+                "task": "permits.expire_pending",
+                "schedule": float(sweep_seconds),
+                # A sweep that could not start before the next one is due is pointless.
+                "options": {"expires": float(sweep_seconds)},
+            }
+        },
+        "beat_schedule_filename": env.get("CELERY_BEAT_SCHEDULE")
+        or os.path.join(instance_path, "celerybeat-schedule"),
+    }
+    if broker_url.startswith("filesystem://"):
+        celery["broker_transport_options"] = embedded_broker_dirs(instance_path)
+    elif broker_url.startswith("redis"):
+        celery["broker_transport_options"] = {"visibility_timeout": 3600}
+
+    return {
+        "SECRET_KEY": env.get("SECRET_KEY") or None,
+        "DEBUG": debug,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "MAX_CONTENT_LENGTH": 16 * 1024,
+        "PENDING_TTL_SECONDS": _int(env, "PENDING_TTL_SECONDS", 300),
+        "EXPIRY_SWEEP_SECONDS": sweep_seconds,
+        "TOKEN_TTL_DAYS": _int(env, "TOKEN_TTL_DAYS", 30),
+        "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
+        "RATELIMIT_APPLY": env.get("RATELIMIT_APPLY") or "20 per minute",
+        "RATELIMIT_LOGIN": env.get("RATELIMIT_LOGIN") or "10 per minute",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX") or "permit_service",
+        "CORS_ORIGINS": cors,
+        "SESSION_COOKIE_SECURE": _bool(env.get("SESSION_COOKIE_SECURE"), False),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "LOG_FORMAT": env.get("LOG_FORMAT") or ("text" if debug else "json"),
+        "LOG_LEVEL": env.get("LOG_LEVEL") or "INFO",
+        # How many reverse proxies set X-Forwarded-For in front of gunicorn (0: none).
+        "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0, minimum=0),
+        # flask-smorest / OpenAPI
+        "API_TITLE": "permit_service",
+        "API_VERSION": "1.0",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "API_SPEC_OPTIONS": {
+            "info": {
+                "description": "Residential parking permits: apply, review, approve, revoke.",
+            },
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer"},
+                }
+            },
+        },
+        "CELERY": celery,
+    }
+
+
+def check_production_safety(config: Mapping[str, Any]) -> None:
+    """Refuse to run in production without a real SECRET_KEY (SPEC.md section 6)."""
+    if config.get("DEBUG") or config.get("TESTING"):
+        return
+    key = config.get("SECRET_KEY")
+    if not key or key == DEFAULT_SECRET_KEY_MARKER or len(str(key)) < 16:
+        raise ConfigError(
+            "SECRET_KEY is not set (or shorter than 16 characters). Set it in the environment or "
+            "in .env, e.g. SECRET_KEY=$(python -c 'import secrets; print(secrets.token_hex(32))'); "
+            "for local development only, FLASK_DEBUG=1 allows a throwaway key."
+        )

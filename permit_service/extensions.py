@@ -1,0 +1,47 @@
+"""Unbound extension singletons; everything imports them from here, never from the package root."""
+
+from __future__ import annotations
+
+from celery import Celery, Task
+from flask import Flask
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_smorest import Api
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import MetaData
+
+# Stable constraint names, so Alembic autogenerate and SQLite batch migrations can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+migrate = Migrate()
+api = Api()
+csrf = CSRFProtect()
+login_manager = LoginManager()
+
+
+def celery_init_app(app: Flask) -> Celery:
+    """Bind a Celery app to the Flask app (Flask's Celery pattern): tasks run in an app context."""
+
+    class FlaskTask(Task):
+        def __call__(self, *args: object, **kwargs: object) -> object:
+            from flask import current_app, has_app_context
+
+            # Reuse an already active context of the same app (eager calls, tests).
+            if has_app_context() and current_app._get_current_object() is app:
+                return self.run(*args, **kwargs)
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.config_from_object(app.config["CELERY"])
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app

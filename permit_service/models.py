@@ -1,0 +1,144 @@
+"""ORM classes only: columns, indexes, relationships, trivial properties."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column
+
+from permit_service.domain import OPEN_STATUSES, PermitStatus
+from permit_service.extensions import db
+
+
+def utcnow() -> datetime:
+    """Current time, timezone-aware UTC (a callable default, evaluated per row)."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Aware UTC datetimes everywhere (SQLite stores them naive, PostgreSQL as timestamptz)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use aware UTC datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_OPEN = "status IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES)))
+_STATUSES = ", ".join(f"'{s.value}'" for s in PermitStatus)
+
+
+class Permit(db.Model):
+    """A resident's application for a parking permit, and its current status."""
+
+    __tablename__ = "permits"
+
+    id: Mapped[str] = mapped_column(
+        sa.String(36), primary_key=True, default=lambda: str(uuid.uuid4())
+    )
+    name: Mapped[str] = mapped_column(sa.String(120))
+    license_plate: Mapped[str] = mapped_column(sa.String(20))
+    plate_key: Mapped[str] = mapped_column(sa.String(10))  # letters+digits: ABC-123 -> ABC123
+    address: Mapped[str] = mapped_column(sa.String(200))
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    status: Mapped[str] = mapped_column(sa.String(16), default=PermitStatus.PENDING.value)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        sa.CheckConstraint(f"status IN ({_STATUSES})", name="status_valid"),
+        # Newest-first listing, overall and per status.
+        sa.Index("ix_permits_created_at_id", "created_at", "id"),
+        sa.Index("ix_permits_status_created_at", "status", "created_at", "id"),
+        # The sweep and the exact-deadline filters: pending rows by deadline.
+        sa.Index("ix_permits_status_expires_at", "status", "expires_at"),
+        # Lookup by plate, newest first.
+        sa.Index("ix_permits_plate_key_created_at", "plate_key", "created_at"),
+        # At most one open permit per plate, enforced by the database (partial unique index).
+        sa.Index(
+            "uq_permits_open_plate",
+            "plate_key",
+            unique=True,
+            sqlite_where=sa.text(_OPEN),
+            postgresql_where=sa.text(_OPEN),
+        ),
+    )
+
+
+class PermitEvent(db.Model):
+    """One recorded status change of a permit (the audit trail)."""
+
+    __tablename__ = "permit_events"
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    permit_id: Mapped[str] = mapped_column(
+        sa.String(36), sa.ForeignKey("permits.id", ondelete="CASCADE"), index=True
+    )
+    from_status: Mapped[str | None] = mapped_column(sa.String(16))
+    to_status: Mapped[str] = mapped_column(sa.String(16))
+    actor: Mapped[str] = mapped_column(sa.String(254))
+    reason: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class User(UserMixin, db.Model):
+    """An administrator or viewer of the back office."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254))  # stored lower-cased
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(16), default="viewer")
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    # Bumped to log out every session of the user (password change, revoke-tokens).
+    session_version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        sa.Index("uq_users_email_lower", sa.func.lower(email), unique=True),
+        sa.CheckConstraint("role IN ('admin', 'viewer')", name="role_valid"),
+    )
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login
+        return self.active
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def get_id(self) -> str:  # Flask-Login: the session refers to the user AND its session version
+        return f"{self.id}:{self.session_version}"
+
+
+class ApiToken(db.Model):
+    """A bearer token for the JSON API; only its SHA-256 digest is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = db.relationship(lazy="joined")

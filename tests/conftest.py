@@ -1,0 +1,155 @@
+"""Shared fixtures: an app per test on SQLite and (when configured) PostgreSQL, clients, helpers.
+
+PostgreSQL: set TEST_POSTGRES_URL to a server URL (e.g. postgresql://postgres@127.0.0.1:5432/postgres);
+each test run creates its own database there and drops it at the end. With REQUIRE_POSTGRES=1
+(as in CI) a missing PostgreSQL fails the run instead of skipping those tests.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from permit_service import create_app
+from permit_service.extensions import db
+
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "")
+REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
+BACKENDS = ["sqlite", "postgres"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that runs on PostgreSQL, so CI can tell they ran."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec and callspec.params.get("backend") == "postgres":
+            item.add_marker(pytest.mark.postgres)
+
+
+def _admin_engine() -> sa.Engine:
+    url = sa.make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+psycopg")
+    return sa.create_engine(url, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run (dropped afterwards)."""
+    if not POSTGRES_ADMIN_URL:
+        if REQUIRE_POSTGRES:
+            pytest.fail("REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set")
+        pytest.skip("TEST_POSTGRES_URL not set")
+    name = f"permit_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    engine = _admin_engine()
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+psycopg", database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite file for this test run (a file, as in production: several connections share it)."""
+    return "sqlite:///" + str(tmp_path_factory.mktemp("sqlite") / "test.sqlite3")
+
+
+def base_config(tmp_path: Any, database_url: str, **extra: Any) -> dict[str, Any]:
+    """Config overrides every test app gets; `extra` wins."""
+    config: dict[str, Any] = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "RATELIMIT_ENABLED": False,
+        "WTF_CSRF_ENABLED": False,
+        "LOG_FORMAT": "text",
+    }
+    config.update(extra)
+    return config
+
+
+_migrated: set[str] = set()
+
+
+def _prepare_schema(app: Flask) -> None:
+    """Run the real migrations once per database, then empty the tables before each test."""
+    from flask_migrate import upgrade
+
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    with app.app_context():
+        if url not in _migrated:
+            upgrade()
+            _migrated.add(url)
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which database the test runs on."""
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """URL of the per-run database of the chosen backend."""
+    return request.getfixturevalue(f"{backend}_url")
+
+
+@pytest.fixture
+def app_factory(tmp_path: Any, database_url: str) -> Iterator[Any]:
+    """Build apps on the test database with extra overrides: app_factory(PENDING_TTL_SECONDS=1)."""
+    apps: list[Flask] = []
+
+    def make(**extra: Any) -> Flask:
+        app = create_app(base_config(tmp_path, database_url, **extra))
+        _prepare_schema(app)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(app_factory: Any) -> Flask:
+    """The app with default test settings."""
+    return app_factory()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of `app`."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> Any:
+    """A CLI runner of `app`."""
+    return app.test_cli_runner()
+
+
+SEED = {"name": "John Doe", "license_plate": "ABC-123", "address": "123 Main St"}
+
+
+def apply(client: FlaskClient, **overrides: Any) -> dict[str, Any]:
+    """Apply through the API and return the created permit (asserting 201)."""
+    body = {**SEED, **overrides}
+    response = client.post("/permits", json=body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
