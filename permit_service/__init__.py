@@ -18,6 +18,7 @@ from permit_service.config import (
 )
 from permit_service.errors import API_PREFIXES, register_errorhandlers
 from permit_service.logging_setup import configure_logging, init_request_ids
+from permit_service.services.users import load_session_user
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -51,6 +52,11 @@ def register_extensions(app: Flask) -> None:
         app, ext.db, directory=os.path.join(os.path.dirname(app.root_path), "migrations")
     )
     ext.csrf.init_app(app)
+    ext.limiter.init_app(app)
+    ext.login_manager.init_app(app)
+    ext.login_manager.user_loader(load_session_user)
+    ext.login_manager.login_view = "web.login"
+    ext.login_manager.session_protection = "strong"
     ext.api.init_app(app)  # before api.register_blueprint (flask-smorest issue #224)
     if app.config["CELERY"]["broker_url"].startswith("filesystem://"):
         for folder in set(embedded_broker_dirs(app.instance_path).values()):

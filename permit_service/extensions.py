@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from celery import Celery, Task
-from flask import Flask
+from flask import Flask, current_app, request
+from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_smorest import Api
@@ -25,6 +26,24 @@ migrate = Migrate()
 api = Api()
 csrf = CSRFProtect()
 login_manager = LoginManager()
+
+
+def client_address() -> str:
+    """Rate-limit key: the client's address (ProxyFix has already applied trusted proxies)."""
+    return request.remote_addr or "unknown"
+
+
+def apply_limit() -> str:
+    """Limit for applying (RATELIMIT_APPLY), read per request so tests and operators can set it."""
+    return current_app.config["RATELIMIT_APPLY"]
+
+
+def login_limit() -> str:
+    """Limit for password logins, API and web (RATELIMIT_LOGIN)."""
+    return current_app.config["RATELIMIT_LOGIN"]
+
+
+limiter = Limiter(key_func=client_address)
 
 
 def celery_init_app(app: Flask) -> Celery:
