@@ -153,3 +153,10 @@ def apply(client: FlaskClient, **overrides: Any) -> dict[str, Any]:
     response = client.post("/permits", json=body)
     assert response.status_code == 201, response.get_json()
     return response.get_json()
+
+
+@pytest.fixture
+def admin_headers(app: Flask) -> dict[str, str]:
+    """Headers of an authenticated admin API client (every admin endpoint test uses these)."""
+    # TODO(issue 4): create an admin user and return {"Authorization": "Bearer <token>"}.
+    return {}
