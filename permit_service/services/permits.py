@@ -293,8 +293,14 @@ def _expire_where(extra: sa.ColumnElement[bool] | None, now: datetime) -> int:
         select = sa.select(
             expired.c.id, *(sa.literal(v, E.c[k].type).label(k) for k, v in event_values.items())
         )
-        result = db.session.execute(sa.insert(E).from_select(["permit_id", *event_values], select))
-        return result.rowcount
+        recorded = (
+            sa.insert(E)
+            .from_select(["permit_id", *event_values], select)
+            .returning(E.c.id)
+            .cte("recorded")
+        )
+        # psycopg reports no rowcount for a WITH ... INSERT, so the statement counts itself.
+        return db.session.scalar(sa.select(sa.func.count()).select_from(recorded)) or 0
     # SQLite: the first write takes the database's single write lock, so no other writer can
     # change these rows between the two statements of this transaction.
     select = sa.select(
