@@ -175,7 +175,8 @@ def list_events(permit_id: str) -> list[PermitEvent]:
         db.session.scalars(
             sa.select(PermitEvent)
             .where(PermitEvent.permit_id == permit.id)
-            .order_by(PermitEvent.created_at, PermitEvent.id)
+            # Insertion order is causal: each event is written under its permit's row lock.
+            .order_by(PermitEvent.id)
         )
     )
 
@@ -215,10 +216,11 @@ def _transition(permit_id: str, action: Action, actor: str, reason: str | None) 
     """Compare-and-set: UPDATE ... WHERE status = <the status we decided on>; retry if it moved."""
     pid = _parse_id(permit_id)
     for _ in range(_CAS_ATTEMPTS):
-        now = utcnow()
         row = db.session.execute(sa.select(P.status, P.expires_at).where(P.id == pid)).first()
         if row is None:
             raise PermitNotFound("No permit with that id.")
+        # Stamp after reading, so an event is never dated before the change it builds on.
+        now = utcnow()
         current = effective_status(row.status, row.expires_at, now)
         if current is PermitStatus.EXPIRED and row.status == PermitStatus.PENDING.value:
             # Deadline passed but the sweep has not run: record the expiry now, then refuse.
