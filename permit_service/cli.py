@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask.cli import AppGroup
 
 from permit_service.domain import DomainError
 from permit_service.services import permits as service
@@ -10,9 +11,8 @@ from permit_service.services import permits as service
 CLI_ACTOR = "cli"
 
 
-@click.group("permits")
-def permits_cli() -> None:
-    """Decide and expire permits from the command line."""
+# AppGroup runs every command inside an app context (a plain click.group would not).
+permits_cli = AppGroup("permits", help="Decide and expire permits from the command line.")
 
 
 @permits_cli.command("approve")

@@ -26,7 +26,11 @@ def wants_json() -> bool:
 def handle_http_exception(exc: HTTPException) -> ResponseReturnValue:
     """Render an HTTP error for whoever asked: JSON for API clients, a page for people."""
     if wants_json():
-        return api.handle_http_exception(exc)
+        response = api.handle_http_exception(exc)
+        # smorest drops the exception's own headers (Allow on 405, WWW-Authenticate, ...).
+        body, code, headers = response if isinstance(response, tuple) else (response, 200, {})
+        extra = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+        return body, code, extra | dict(headers or {})
     template = f"errors/{exc.code}.html" if exc.code in {403, 404, 500} else "errors/generic.html"
     return (
         render_template(template, error=exc, code=exc.code, title=exc.name),

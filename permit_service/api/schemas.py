@@ -39,14 +39,31 @@ class PermitSchema(Schema):
 class PermitApplicationSchema(Schema):
     """What a resident submits: name, licence plate, address and optionally an e-mail."""
 
-    name = fields.String(required=True, metadata={"example": "John Doe", "maxLength": 120})
-    license_plate = fields.String(required=True, metadata={"example": "ABC-123"})
-    address = fields.String(required=True, metadata={"example": "123 Main St", "maxLength": 200})
+    name = fields.String(
+        required=True, metadata={"example": "John Doe", "minLength": 1, "maxLength": 120}
+    )
+    license_plate = fields.String(
+        required=True,
+        metadata={
+            "example": "ABC-123",
+            "pattern": r"^\s*[A-Za-z0-9]+(?:[ -][A-Za-z0-9]+)*\s*$",
+            "description": "2-10 letters and digits, single spaces or hyphens between them.",
+        },
+    )
+    address = fields.String(
+        required=True, metadata={"example": "123 Main St", "minLength": 1, "maxLength": 200}
+    )
     email = fields.String(
         load_default=None,
         allow_none=True,
         metadata={"format": "email", "example": "john@example.org"},
     )
+
+    @validates("email")
+    def check_email_given(self, value: str | None, **_: Any) -> None:
+        """An e-mail is optional, but when the field is sent it must hold an address."""
+        if value is not None and not value.strip():
+            raise ValidationError("Leave out `email` (or send null), or give a valid address.")
 
     @post_load
     def check_rules(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:

@@ -253,3 +253,15 @@ def test_html_clients_get_html_errors_off_the_api(client):
     assert response.mimetype == "text/html"
     api = client.get("/permits/nope", headers={"Accept": "text/html"})
     assert api.mimetype == "application/json"
+
+
+def test_blank_email_is_refused_rather_than_dropped(client):
+    response = client.post("/permits", json={**SEED, "email": " "})
+    assert response.status_code == 422
+    assert "email" in response.get_json()["errors"]["json"]
+
+
+def test_wrong_method_is_405_with_allow(client):
+    response = client.delete("/permits")
+    assert response.status_code == 405
+    assert "POST" in response.headers["Allow"]
