@@ -85,3 +85,8 @@ def load_session_user(session_id: str) -> User | None:
     if user is None or not user.active or user.session_version != version:
         return None
     return user
+
+
+def list_users() -> list[User]:
+    """Every user, by e-mail."""
+    return list(db.session.scalars(sa.select(User).order_by(User.email)))
