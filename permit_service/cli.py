@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask.cli import AppGroup
 
 from permit_service.domain import DomainError
 from permit_service.models import User
@@ -49,7 +50,8 @@ def expire() -> None:
 # --- users ------------------------------------------------------------------------------------
 
 
-@click.group("users")
+# AppGroup: every command runs inside an app context, also under app.test_cli_runner().
+@click.group("users", cls=AppGroup)
 def users_cli() -> None:
     """Manage back-office accounts and their API tokens."""
 
