@@ -9,6 +9,8 @@ from flask_cors import CORS
 from flask_talisman import Talisman
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from permit_service.extensions import limiter
+
 # Only the service's own assets. Scripts additionally need the per-request nonce, which only the
 # Swagger UI page uses (its start-up script is inline); nothing may use inline styles or eval.
 CONTENT_SECURITY_POLICY: dict[str, str] = {
@@ -36,6 +38,11 @@ def init_hardening(app: Flask) -> None:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
         )
+
+    # Flask-Limiter keeps the key prefix of the FIRST app bound to the singleton (storage and
+    # the on/off switch it re-reads per app). Take this app's, so runs sharing one Redis can keep
+    # their counters apart with RATELIMIT_KEY_PREFIX.
+    limiter._key_prefix = app.config.get("RATELIMIT_KEY_PREFIX", "")
 
     force_https = bool(app.config.get("FORCE_HTTPS"))
     # One Talisman per app (not a module singleton): it keeps its settings on the instance, and
