@@ -17,7 +17,7 @@ from permit_service.config import (
     load_config,
 )
 from permit_service.errors import API_PREFIXES, register_errorhandlers
-from permit_service.hardening import init_hardening
+from permit_service.hardening import allow_swagger_ui, init_hardening
 from permit_service.logging_setup import configure_logging, init_request_ids
 from permit_service.services.users import load_session_user
 
@@ -87,6 +87,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(docs)
     # Serve Swagger UI at /docs exactly (not only /docs/), as SPEC.md names it.
     app.add_url_rule("/docs", "swagger_ui_root", app.view_functions["swagger_ui.show"])
+    allow_swagger_ui(app.view_functions["swagger_ui.show"])
 
 
 def register_request_hooks(app: Flask) -> None:

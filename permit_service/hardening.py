@@ -25,6 +25,10 @@ CONTENT_SECURITY_POLICY: dict[str, str] = {
     "frame-ancestors": "'none'",
 }
 
+# Swagger UI's bundle draws its top-bar logo as an SVG with a <style> element; allow exactly that
+# element by hash on the /docs page only (a changed bundle only loses the logo's colours).
+SWAGGER_UI_LOGO_STYLE = "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='"
+
 # Routes API clients may call from other origins when CORS_ORIGINS is set (never the web pages).
 API_ROUTES = r"^/(permits|auth|healthz|readyz|openapi\.json)(/.*)?$"
 
@@ -78,3 +82,10 @@ def init_hardening(app: Flask) -> None:
             "max_age": 600,
         }
         CORS(app, resources={API_ROUTES: options})
+
+
+def allow_swagger_ui(view: Any) -> None:
+    """Give the Swagger UI view the CSP that lets its bundled logo style apply."""
+    policy = dict(CONTENT_SECURITY_POLICY)
+    policy["style-src"] = f"{policy['style-src']} {SWAGGER_UI_LOGO_STYLE}"
+    view.talisman_view_options = {"content_security_policy": policy}
