@@ -89,4 +89,3 @@ def test_full_flow_logs_no_secrets_or_personal_data(app_factory, caplog: Any) ->
     }
     leaked = [label for label, value in secrets.items() if value in logged]
     assert not leaked, f"logged: {leaked}"
-

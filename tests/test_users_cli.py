@@ -18,8 +18,15 @@ def last_line(output: str) -> str:
 
 def test_create_with_role_and_list(runner):
     result = runner.invoke(
-        args=["users", "create", "Viewer@City.example", "--role", "viewer", "--password",
-              STRONG_PASSWORD]
+        args=[
+            "users",
+            "create",
+            "Viewer@City.example",
+            "--role",
+            "viewer",
+            "--password",
+            STRONG_PASSWORD,
+        ]
     )
     assert result.exit_code == 0, result.output
     assert "viewer@city.example" in result.output
@@ -45,7 +52,9 @@ def test_create_admin_prompts_twice_hidden(runner):
     assert result.output.count("Password") == 1 and "Repeat for confirmation" in result.output
     assert STRONG_PASSWORD not in result.output  # hidden input is not echoed
     assert runner.invoke(args=["users", "list"]).output.split() == [
-        "boss@city.example", "admin", "active"
+        "boss@city.example",
+        "admin",
+        "active",
     ]
 
 

@@ -75,11 +75,8 @@ def revoke_tokens(user: User) -> int:
     ).rowcount
     # Flask-Login sessions carry the session version: bumping it ends them too.
     db.session.execute(
-        sa.update(User)
-        .where(User.id == user.id)
-        .values(session_version=User.session_version + 1)
+        sa.update(User).where(User.id == user.id).values(session_version=User.session_version + 1)
     )
     db.session.commit()
     log.info("api tokens revoked", extra={"user_id": user.id, "count": count})
     return count
-

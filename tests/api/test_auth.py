@@ -261,3 +261,22 @@ def test_openapi_declares_bearer_scheme_and_refusals(client):
     assert "security" not in paths["/permits"]["post"]
     assert "429" in paths["/permits"]["post"]["responses"]
     assert {"401", "422", "429"} <= set(paths["/auth/token"]["post"]["responses"])
+
+
+def test_authentication_costs_one_indexed_query(app, client, admin_headers):
+    """The token check is a single statement (token and user together), looked up by digest."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement.lower())
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get("/permits", headers=admin_headers).status_code == 200
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    auth = [s for s in statements if "api_tokens" in s or "from users" in s]
+    assert len(auth) == 1, auth
+    assert "join users" in auth[0] and "token_hash =" in auth[0]
