@@ -11,7 +11,7 @@ from flask import session
 
 from permit_service import create_app
 from permit_service.config import ConfigError
-from tests.conftest import apply
+from tests.conftest import STRONG_PASSWORD, apply, auth_headers
 
 CITY_APP = "https://apps.city.example"
 
@@ -188,3 +188,17 @@ def test_debug_mode_starts_without_secret_key(bare_environment):
 def test_production_starts_with_a_real_secret_key(bare_environment):
     bare_environment.setenv("SECRET_KEY", "a" * 8 + "b" * 8 + "c" * 16)
     assert create_app().test_client().get("/healthz").status_code == 200
+
+
+def test_json_api_works_with_csrf_protection_on(app_factory):
+    # Tests switch CSRF off by default; production has it on, and the token API must still work.
+    app = app_factory(WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    headers = auth_headers(app, "admin", "csrf@city.example")
+    permit = apply(client)
+    approved = client.post(f"/permits/{permit['id']}/approve", headers=headers)
+    assert approved.status_code == 200
+    token = client.post(
+        "/auth/token", json={"email": "csrf@city.example", "password": STRONG_PASSWORD}
+    )
+    assert token.status_code == 200
