@@ -116,6 +116,23 @@ def revoke_tokens(email: str) -> None:
     click.echo(f"revoked {count} token(s) of {email.strip().lower()}; web sessions ended")
 
 
+@users_cli.command("deactivate")
+@click.argument("email")
+def deactivate(email: str) -> None:
+    """Disable EMAIL's account: no login; its tokens are revoked and its sessions end."""
+    user = users.set_active(_existing_user(email), False)
+    count = tokens.revoke_tokens(user)  # for good: re-activating must not revive old tokens
+    click.echo(f"deactivated {user.email}; revoked {count} token(s)")
+
+
+@users_cli.command("activate")
+@click.argument("email")
+def activate(email: str) -> None:
+    """Enable EMAIL's account again (it needs a new token: old ones stay revoked)."""
+    user = users.set_active(_existing_user(email), True)
+    click.echo(f"activated {user.email}")
+
+
 @users_cli.command("list")
 def list_users() -> None:
     """List accounts: e-mail, role, active."""

@@ -127,3 +127,23 @@ def test_passwords_and_tokens_are_stored_only_as_hashes(app, runner):
     assert len(token_rows) == 1
     assert token_rows[0]["token_hash"] == hashlib.sha256(token.encode()).hexdigest()
     assert all(token not in str(value) for value in token_rows[0].values())
+
+
+def test_deactivated_user_is_locked_out_and_old_tokens_stay_dead(app, runner):
+    runner.invoke(args=["users", "create-admin", "d@city.example", "--password", STRONG_PASSWORD])
+    token = last_line(runner.invoke(args=["users", "create-token", "d@city.example"]).output)
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    credentials = {"email": "d@city.example", "password": STRONG_PASSWORD}
+
+    assert runner.invoke(args=["users", "deactivate", "d@city.example"]).exit_code == 0
+    assert runner.invoke(args=["users", "list"]).output.split()[-1] == "inactive"
+    assert client.get("/permits", headers=headers).status_code == 401
+    assert client.post("/auth/token", json=credentials).status_code == 401
+
+    assert runner.invoke(args=["users", "activate", "d@city.example"]).exit_code == 0
+    assert client.get("/permits", headers=headers).status_code == 401  # old token stays dead
+    fresh = client.post("/auth/token", json=credentials)
+    assert fresh.status_code == 200
+    new_headers = {"Authorization": f"Bearer {fresh.get_json()['access_token']}"}
+    assert client.get("/permits", headers=new_headers).status_code == 200
