@@ -43,10 +43,11 @@ def init_hardening(app: Flask) -> None:
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
         )
 
-    # Flask-Limiter keeps the key prefix of the FIRST app bound to the singleton (storage and
-    # the on/off switch it re-reads per app). Take this app's, so runs sharing one Redis can keep
-    # their counters apart with RATELIMIT_KEY_PREFIX.
+    # Flask-Limiter keeps some state of the FIRST app bound to the singleton (it re-reads storage
+    # and the on/off switch per app). Take this app's key prefix, so runs sharing one Redis keep
+    # their counters apart, and forget an earlier app's storage outage: this app has new storage.
     limiter._key_prefix = app.config.get("RATELIMIT_KEY_PREFIX", "")
+    limiter._storage_dead = False
 
     force_https = bool(app.config.get("FORCE_HTTPS"))
     # One Talisman per app (not a module singleton): it keeps its settings on the instance, and

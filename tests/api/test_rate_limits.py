@@ -125,3 +125,23 @@ def test_limits_are_kept_in_redis(app_factory, redis_limits):
     # A second app (another worker process in production) sees the same counters.
     again = limited_app(app_factory, redis_limits, RATELIMIT_LOGIN="2 per minute")
     assert_too_many(again.test_client().post("/auth/token", json=BAD_LOGIN))
+
+
+def test_unreachable_limit_storage_falls_back_to_memory(app_factory, redis_limits):
+    # Redis down must not turn applications and logins into 500s, nor switch the limits off.
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    app = limited_app(app_factory, RATELIMIT_STORAGE_URI=dead, RATELIMIT_LOGIN="2 per minute")
+    client = app.test_client()
+    for _ in range(2):
+        assert client.post("/auth/token", json=BAD_LOGIN).status_code == 401
+    assert_too_many(client.post("/auth/token", json=BAD_LOGIN))
+
+    # A later app with working storage does not inherit the outage (it counts where configured).
+    healthy = limited_app(app_factory, redis_limits, RATELIMIT_LOGIN="5 per minute")
+    assert healthy.test_client().post("/auth/token", json=BAD_LOGIN).status_code == 401
+    prefix = redis_limits["RATELIMIT_KEY_PREFIX"]
+    assert list(redis_limits["redis"].scan_iter(match=f"*{prefix}*"))
