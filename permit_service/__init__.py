@@ -17,6 +17,7 @@ from permit_service.config import (
     load_config,
 )
 from permit_service.errors import API_PREFIXES, register_errorhandlers
+from permit_service.hardening import allow_swagger_ui, init_hardening
 from permit_service.logging_setup import configure_logging, init_request_ids
 from permit_service.services.users import load_session_user
 
@@ -62,6 +63,7 @@ def register_extensions(app: Flask) -> None:
         for folder in set(embedded_broker_dirs(app.instance_path).values()):
             os.makedirs(folder, exist_ok=True)
     ext.celery_init_app(app)
+    init_hardening(app)  # security headers, CORS when configured, trusted proxies
     with app.app_context():
         if ext.db.engine.dialect.name == "sqlite":
             _tune_sqlite(ext.db.engine)
@@ -71,10 +73,11 @@ def register_blueprints(app: Flask) -> None:
     """Mount the JSON API, the health probes and Swagger UI."""
     from flask_swagger_ui import get_swaggerui_blueprint
 
+    from permit_service.api.auth import blp as auth_blp
     from permit_service.api.health import blp as health_blp
     from permit_service.api.permits import blp as permits_blp
 
-    for blp in (permits_blp, health_blp):
+    for blp in (permits_blp, health_blp, auth_blp):
         ext.api.register_blueprint(blp)
         ext.csrf.exempt(blp)  # token-authenticated JSON API: no cookies, so no CSRF
 
@@ -84,6 +87,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(docs)
     # Serve Swagger UI at /docs exactly (not only /docs/), as SPEC.md names it.
     app.add_url_rule("/docs", "swagger_ui_root", app.view_functions["swagger_ui.show"])
+    allow_swagger_ui(app.view_functions["swagger_ui.show"])
 
 
 def register_request_hooks(app: Flask) -> None:
@@ -102,10 +106,11 @@ def register_request_hooks(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """Attach the `flask permits ...` (and later `flask users ...`) command groups."""
-    from permit_service.cli import permits_cli
+    """Attach the `flask permits ...` and `flask users ...` command groups."""
+    from permit_service.cli import permits_cli, users_cli
 
     app.cli.add_command(permits_cli)
+    app.cli.add_command(users_cli)
 
 
 def _tune_sqlite(engine: Any) -> None:

@@ -1,4 +1,4 @@
-"""`flask permits ...` commands: thin wrappers over the permit services."""
+"""`flask permits ...` and `flask users ...` commands: thin wrappers over the services."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import click
 from flask.cli import AppGroup
 
 from permit_service.domain import DomainError
+from permit_service.models import User
 from permit_service.services import permits as service
+from permit_service.services import tokens, users
 
 CLI_ACTOR = "cli"
 
@@ -42,3 +44,102 @@ def revoke(permit_id: str, reason: str | None) -> None:
 def expire() -> None:
     """Expire every pending permit past its deadline now; print how many."""
     click.echo(f"expired {service.expire_due_permits()} permit(s)")
+
+
+# --- users ------------------------------------------------------------------------------------
+
+
+# AppGroup: every command runs inside an app context, also under app.test_cli_runner().
+@click.group("users", cls=AppGroup)
+def users_cli() -> None:
+    """Manage back-office accounts and their API tokens."""
+
+
+_password_option = click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="The new user's password (asked twice, hidden, when omitted).",
+)
+
+
+def _create(email: str, password: str, role: str) -> None:
+    """Create the account, turning a refusal (weak password, taken e-mail) into a CLI error."""
+    try:
+        user = users.create_user(email, password, role=role)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"created {user.role} {user.email}")
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(users.ROLES), help="admin or viewer.")
+@_password_option
+def create_user(email: str, role: str, password: str) -> None:
+    """Create an account EMAIL with the given role."""
+    _create(email, password, role)
+
+
+@users_cli.command("create-admin")
+@click.argument("email")
+@_password_option
+def create_admin(email: str, password: str) -> None:
+    """Create an admin account EMAIL (shortcut for `create --role admin`)."""
+    _create(email, password, "admin")
+
+
+def _existing_user(email: str) -> User:
+    """The user with this e-mail, or a CLI error."""
+    user = users.get_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"No user with the e-mail {email}.")
+    return user
+
+
+@users_cli.command("create-token")
+@click.argument("email")
+def create_token(email: str) -> None:
+    """Issue an API token for EMAIL; the token is the last line of the output."""
+    issued = tokens.issue_token(_existing_user(email))
+    click.echo(f"token for {email.strip().lower()}, valid until {issued.expires_at.isoformat()}:")
+    click.echo(issued.token)
+
+
+@users_cli.command("revoke-tokens")
+@click.argument("email")
+def revoke_tokens(email: str) -> None:
+    """Revoke every API token of EMAIL and end their web sessions."""
+    count = tokens.revoke_tokens(_existing_user(email))
+    click.echo(f"revoked {count} token(s) of {email.strip().lower()}; web sessions ended")
+
+
+@users_cli.command("deactivate")
+@click.argument("email")
+def deactivate(email: str) -> None:
+    """Disable EMAIL's account: no login; its tokens are revoked and its sessions end."""
+    user = users.set_active(_existing_user(email), False)
+    count = tokens.revoke_tokens(user)  # for good: re-activating must not revive old tokens
+    click.echo(f"deactivated {user.email}; revoked {count} token(s)")
+
+
+@users_cli.command("activate")
+@click.argument("email")
+def activate(email: str) -> None:
+    """Enable EMAIL's account again (it needs a new token: old ones stay revoked)."""
+    user = users.set_active(_existing_user(email), True)
+    click.echo(f"activated {user.email}")
+
+
+@users_cli.command("list")
+def list_users() -> None:
+    """List accounts: e-mail, role, active."""
+    rows = users.list_users()
+    if not rows:
+        click.echo("no users yet: flask users create-admin EMAIL")
+        return
+    width = max(len(u.email) for u in rows)
+    for user in rows:
+        state = "active" if user.active else "inactive"
+        click.echo(f"{user.email:<{width}}  {user.role:<6}  {state}")

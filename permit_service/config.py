@@ -73,7 +73,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
     sweep_seconds = _int(env, "EXPIRY_SWEEP_SECONDS", 60)
     cors = [o.strip() for o in (env.get("CORS_ORIGINS") or "").split(",") if o.strip()]
 
-    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    # hide_parameters: database errors must not carry residents' data into logs.
+    engine_options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
 
     celery: dict[str, Any] = {
         "broker_url": broker_url,
@@ -114,9 +115,14 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "RATELIMIT_APPLY": env.get("RATELIMIT_APPLY") or "20 per minute",
         "RATELIMIT_LOGIN": env.get("RATELIMIT_LOGIN") or "10 per minute",
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Redis down: keep limiting per process in memory instead of answering 500.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX") or "permit_service",
         "CORS_ORIGINS": cors,
         "SESSION_COOKIE_SECURE": _bool(env.get("SESSION_COOKIE_SECURE"), False),
+        # Redirect http:// to https:// and send HSTS (only behind TLS; see TRUSTED_PROXIES).
+        "FORCE_HTTPS": _bool(env.get("FORCE_HTTPS"), False),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,

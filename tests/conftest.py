@@ -155,8 +155,31 @@ def apply(client: FlaskClient, **overrides: Any) -> dict[str, Any]:
     return response.get_json()
 
 
+STRONG_PASSWORD = "correct-horse-battery-9"
+
+
+def auth_headers(app: Flask, role: str = "admin", email: str | None = None) -> dict[str, str]:
+    """Create a user with `role` through the service and return its bearer header.
+
+    Call it after the last `app_factory(...)` of a test: building an app empties the tables.
+    """
+    from permit_service.services.tokens import issue_token
+    from permit_service.services.users import create_user
+
+    with app.app_context():
+        email = email or f"{role}-{uuid.uuid4().hex[:8]}@city.example"
+        user = create_user(email, STRONG_PASSWORD, role)
+        token = issue_token(user).token
+    return {"Authorization": f"Bearer {token}"}
+
+
 @pytest.fixture
 def admin_headers(app: Flask) -> dict[str, str]:
     """Headers of an authenticated admin API client (every admin endpoint test uses these)."""
-    # TODO(issue 4): create an admin user and return {"Authorization": "Bearer <token>"}.
-    return {}
+    return auth_headers(app, "admin", "admin@city.example")
+
+
+@pytest.fixture
+def viewer_headers(app: Flask) -> dict[str, str]:
+    """Headers of an authenticated viewer (may list and read history, not approve or revoke)."""
+    return auth_headers(app, "viewer", "viewer@city.example")

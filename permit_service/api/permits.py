@@ -24,6 +24,7 @@ from permit_service.domain import (
     PermitStatus,
     ValidationFailed,
 )
+from permit_service.extensions import apply_limit, limiter
 from permit_service.services import permits as service
 
 blp = Blueprint(
@@ -46,9 +47,11 @@ def fail(exc: DomainError) -> None:
 
 @blp.route("")
 class Permits(MethodView):
+    @limiter.limit(apply_limit)  # per client address (RATELIMIT_APPLY); 429 with Retry-After
     @blp.arguments(PermitApplicationSchema)
     @blp.response(201, PermitSchema, description="The application was recorded as pending.")
     @blp.alt_response(409, description="The plate already has a pending or approved permit.")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def post(self, data: dict[str, Any]) -> Any:
         """Apply for a permit.
 

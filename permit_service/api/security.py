@@ -1,14 +1,60 @@
-"""Who may call the admin endpoints. The ONE place API authorisation is decided."""
+"""Who may call the admin endpoints. The ONE place API authorisation is decided.
+
+Admin endpoints take `Authorization: Bearer <token>` only, never the web session cookie: the JSON
+API is CSRF-exempt, so accepting cookies here would let any web page act for a logged-in admin.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from copy import deepcopy
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
+
+from flask import g, request
+from flask_smorest import abort
+
+from permit_service.services.tokens import verify_token
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# TODO(issue 4): bearer tokens. Until then admin endpoints are open and act as "admin".
+BEARER_SECURITY = [{"bearerAuth": []}]
+REALM = 'Bearer realm="permit_service"'
+# secrets.token_urlsafe output; anything else cannot be one of ours, so no database round trip.
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,128}")
+
+
+def _unauthorized(message: str, invalid: bool) -> NoReturn:
+    """401 with the challenge RFC 6750 asks for (error code only when a token was sent)."""
+    challenge = f'{REALM}, error="invalid_token"' if invalid else REALM
+    abort(401, message=message, headers={"WWW-Authenticate": challenge})
+
+
+def _bearer_token() -> str | None:
+    """The token of an `Authorization: Bearer` header, None when there is no such header."""
+    header = request.headers.get("Authorization")
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        _unauthorized("Send the token as 'Authorization: Bearer <token>'.", invalid=True)
+    return token.strip()
+
+
+def authenticate_request(write: bool) -> None:
+    """Check the request's bearer token and role; abort 401/403, or remember the user in `g`."""
+    token = _bearer_token()
+    if token is None:
+        _unauthorized("Authentication required: send 'Authorization: Bearer <token>'.", False)
+    user = verify_token(token) if _TOKEN_SHAPE.fullmatch(token) else None
+    if user is None:
+        _unauthorized("The token is invalid, expired or revoked.", invalid=True)
+    if write and not user.is_admin:
+        abort(403, message="This action needs the admin role; viewers may only read.")
+    # Keep plain values: the view's service call commits, which expires the ORM object.
+    g.api_user_id = user.id
+    g.api_user_email = user.email
 
 
 def admin_required(write: bool = False) -> Callable[[F], F]:
@@ -17,8 +63,18 @@ def admin_required(write: bool = False) -> Callable[[F], F]:
     def decorator(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            authenticate_request(write)
             return view(*args, **kwargs)
 
+        # Document the scheme and the refusals in the OpenAPI operation (flask-smorest reads
+        # `_apidoc`; deepcopy so the wrapped view's own doc stays as it was).
+        apidoc = deepcopy(getattr(view, "_apidoc", {}))
+        responses = apidoc.setdefault("response", {}).setdefault("responses", {})
+        responses.setdefault(401, []).append("UNAUTHORIZED")
+        if write:
+            responses.setdefault(403, []).append("FORBIDDEN")
+        apidoc.setdefault("manual_doc", {}).setdefault("security", BEARER_SECURITY)
+        wrapper._apidoc = apidoc  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorator
@@ -26,4 +82,7 @@ def admin_required(write: bool = False) -> Callable[[F], F]:
 
 def current_actor() -> str:
     """The e-mail of the authenticated admin, recorded in permit events."""
-    return "admin"
+    email = g.get("api_user_email")
+    if email is None:  # a view forgot @admin_required: fail loudly rather than record nobody
+        raise RuntimeError("current_actor() called outside an authenticated API request")
+    return str(email)

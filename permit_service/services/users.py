@@ -85,3 +85,18 @@ def load_session_user(session_id: str) -> User | None:
     if user is None or not user.active or user.session_version != version:
         return None
     return user
+
+
+def list_users() -> list[User]:
+    """Every user, by e-mail."""
+    return list(db.session.scalars(sa.select(User).order_by(User.email)))
+
+
+def set_active(user: User, active: bool) -> User:
+    """Enable or disable an account; disabling ends its sessions (tokens stop working at once)."""
+    user.active = active
+    if not active:
+        user.session_version += 1
+    db.session.commit()
+    log.info("user %s", "activated" if active else "deactivated", extra={"user_id": user.id})
+    return user
