@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.conftest import SEED, apply
+from tests.conftest import SEED, apply, auth_headers
 
 FIELDS = {
     "id",
@@ -205,8 +205,9 @@ def test_revoke_refuses_unknown_fields(client, admin_headers):
     assert client.get(f"/permits/{pid}").get_json()["status"] == "pending"
 
 
-def test_exact_deadline_lists_as_expired_and_approve_conflicts(app_factory, admin_headers):
+def test_exact_deadline_lists_as_expired_and_approve_conflicts(app_factory):
     app = app_factory(PENDING_TTL_SECONDS=1)
+    admin_headers = auth_headers(app)
     client = app.test_client()
     pid = apply(client)["id"]
     time.sleep(2)  # the permit is 2 seconds old; no sweep has run
