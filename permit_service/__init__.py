@@ -17,7 +17,11 @@ from permit_service.config import (
     load_config,
 )
 from permit_service.errors import API_PREFIXES, register_errorhandlers
-from permit_service.logging_setup import configure_logging, init_request_ids
+from permit_service.logging_setup import (
+    configure_logging,
+    init_request_ids,
+    init_task_request_ids,
+)
 from permit_service.services.users import load_session_user
 
 
@@ -89,6 +93,7 @@ def register_blueprints(app: Flask) -> None:
 def register_request_hooks(app: Flask) -> None:
     """Request ids, and 415 for API bodies that are not JSON."""
     init_request_ids(app)
+    init_task_request_ids()
 
     @app.before_request
     def _require_json_bodies() -> None:
