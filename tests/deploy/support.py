@@ -241,8 +241,10 @@ class Processes:
         self.procs.append(proc)
         return proc
 
-    def run(self, name: str, command: Sequence[str], env: Mapping[str, str], timeout: float = 60):
-        """Run a one-shot command to completion; returns the CompletedProcess."""
+    def run(
+        self, command: Sequence[str], env: Mapping[str, str], timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a one-shot command from the repository root to completion."""
         return subprocess.run(
             resolve(command),
             cwd=ROOT,
