@@ -216,6 +216,9 @@ def test_http_apply_then_beat_and_worker_expire_it_with_json_logs(stack: Stack) 
         stack.procs.describe,
     )
     assert http("GET", f"{stack.base_url}/permits/{permit['id']}")[2]["status"] == "expired"
+    # A search by plate (200 while admin endpoints are open, 401 once tokens are required): the
+    # access log names the path, never the query string.
+    assert http("GET", f"{stack.base_url}/permits?license_plate=CMP-101")[0] in {200, 401}
 
     app = stack.proc("app")
     access = wait_until(
@@ -246,8 +249,14 @@ def test_http_apply_then_beat_and_worker_expire_it_with_json_logs(stack: Stack) 
     assert re.fullmatch(r"[0-9a-f]{32}", sweeps[0]["request_id"])
     assert sweeps[0]["logger"] == "permit_service.services.permits"
 
+    wait_until(
+        lambda: any(line.get("path") == "/permits" and line.get("method") == "GET"
+                    for line in app.json_lines("stdout")),
+        10,
+        "the search's access line",
+    )  # fmt: skip
     for proc in stack.procs.procs:
-        for text in RESIDENT_DATA:
+        for text in (*RESIDENT_DATA, "CMP-101", "CMP101"):
             assert text not in proc.output(), f"{proc.name} logged residents' data"
 
 
