@@ -122,3 +122,17 @@ def test_tasks_published_outside_a_request_get_fresh_ids(redis_app: Flask) -> No
     ids = [h[TASK_REQUEST_ID_HEADER] for h in _queued_headers(redis_app.config["TEST_REDIS_URL"])]
     assert len(ids) == 2 and ids[0] != ids[1]
     assert all(re.fullmatch(r"[0-9a-f]{32}", rid) for rid in ids)
+
+
+def test_task_run_in_process_logs_with_the_callers_request_id(app_factory, json_log) -> None:
+    from permit_service.tasks import expire_pending
+
+    app = app_factory(PENDING_TTL_SECONDS=0)  # due at once, so the sweep has something to log
+    app.test_client().post("/permits", json=SEED)
+    with app.test_request_context("/permits", headers={"X-Request-ID": "req-eager-3"}):
+        app.preprocess_request()
+        expire_pending.apply()  # runs here (eager): task_prerun/postrun still fire
+        assert request_id_var.get() == "req-eager-3"  # the caller's id is back after the task
+    lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    sweeps = [line for line in lines if line["message"] == "expired due permits"]
+    assert [line["request_id"] for line in sweeps] == ["req-eager-3"]
