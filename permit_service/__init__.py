@@ -18,7 +18,11 @@ from permit_service.config import (
 )
 from permit_service.errors import API_PREFIXES, register_errorhandlers
 from permit_service.hardening import allow_swagger_ui, init_hardening
-from permit_service.logging_setup import configure_logging, init_request_ids
+from permit_service.logging_setup import (
+    configure_logging,
+    init_request_ids,
+    init_task_request_ids,
+)
 from permit_service.services.users import load_session_user
 
 
@@ -93,6 +97,7 @@ def register_blueprints(app: Flask) -> None:
 def register_request_hooks(app: Flask) -> None:
     """Request ids, and 415 for API bodies that are not JSON."""
     init_request_ids(app)
+    init_task_request_ids()
 
     @app.before_request
     def _require_json_bodies() -> None:

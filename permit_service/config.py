@@ -37,6 +37,48 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
+def log_format_from(env: Mapping[str, str]) -> str:
+    """LOG_FORMAT: `json` (one object per line) in production, `text` with FLASK_DEBUG=1."""
+    return env.get("LOG_FORMAT") or ("text" if _bool(env.get("FLASK_DEBUG"), False) else "json")
+
+
+def default_web_concurrency() -> int:
+    """gunicorn workers when WEB_CONCURRENCY is unset: 2 x usable CPUs + 1, at most 16."""
+    # sched_getaffinity honours a container's cpuset; cpu_count would report the whole host.
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(2 * (cpus or 1) + 1, 16)
+
+
+def gunicorn_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """gunicorn's settings from the environment; gunicorn.conf.py applies them."""
+    if env is None:
+        load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
+        env = os.environ
+    threads = _int(env, "GUNICORN_THREADS", 1)
+    access_log = (env.get("GUNICORN_ACCESS_LOG") or "-").strip()
+    return {
+        # Loopback unless told otherwise: the container image sets GUNICORN_BIND=0.0.0.0:8000.
+        "bind": [
+            b.strip()
+            for b in (env.get("GUNICORN_BIND") or f"127.0.0.1:{_int(env, 'PORT', 8000)}").split(",")
+            if b.strip()
+        ],
+        "workers": _int(env, "WEB_CONCURRENCY", default_web_concurrency()),
+        "threads": threads,
+        "worker_class": env.get("GUNICORN_WORKER_CLASS") or ("gthread" if threads > 1 else "sync"),
+        "timeout": _int(env, "GUNICORN_TIMEOUT", 30),
+        "graceful_timeout": _int(env, "GUNICORN_GRACEFUL_TIMEOUT", 30),
+        "keepalive": _int(env, "GUNICORN_KEEPALIVE", 5),
+        "max_requests": _int(env, "GUNICORN_MAX_REQUESTS", 0, minimum=0),
+        "max_requests_jitter": _int(env, "GUNICORN_MAX_REQUESTS_JITTER", 0, minimum=0),
+        # "-" is stdout; "off" turns the access log off (benchmarks).
+        "accesslog": None if access_log.lower() in {"off", "none"} else access_log,
+        "errorlog": "-",
+        "loglevel": (env.get("LOG_LEVEL") or "INFO").lower(),
+        "log_format": log_format_from(env),
+    }
+
+
 def instance_path_from_env() -> str | None:
     """INSTANCE_PATH moves instance/ (SQLite file, embedded broker) elsewhere, e.g. per test run."""
     return os.environ.get("INSTANCE_PATH") or None
@@ -95,6 +137,9 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "beat_schedule_filename": env.get("CELERY_BEAT_SCHEDULE")
         or os.path.join(instance_path, "celerybeat-schedule"),
     }
+    if env.get("CELERY_WORKER_CONCURRENCY"):
+        # Processes per worker (Celery's default: one per CPU).
+        celery["worker_concurrency"] = _int(env, "CELERY_WORKER_CONCURRENCY", 1)
     if broker_url.startswith("filesystem://"):
         celery["broker_transport_options"] = embedded_broker_dirs(instance_path)
     elif broker_url.startswith("redis"):
@@ -127,7 +172,7 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
-        "LOG_FORMAT": env.get("LOG_FORMAT") or ("text" if debug else "json"),
+        "LOG_FORMAT": log_format_from(env),
         "LOG_LEVEL": env.get("LOG_LEVEL") or "INFO",
         # How many reverse proxies set X-Forwarded-For in front of gunicorn (0: none).
         "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0, minimum=0),

@@ -6,21 +6,38 @@ import logging
 import re
 import sys
 import uuid
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
+from typing import Any
 
 from flask import Flask, g, request
 from flask.wrappers import Response
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Celery message header that carries the request id from the publisher to the worker.
+TASK_REQUEST_ID_HEADER = "x_request_id"
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s"
 
 
 class RequestIdFilter(logging.Filter):
     """Stamp every record with the current request (or task) id."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get() or "-"
+        # gunicorn's access log passes the id it read from the response; keep that one.
+        if not getattr(record, "request_id", None):
+            record.request_id = request_id_var.get() or "-"
         return True
+
+
+def json_formatter() -> logging.Formatter:
+    """One JSON object per line: time, level, logger, message, request_id, plus any `extra`."""
+    from pythonjsonlogger.json import JsonFormatter
+
+    return JsonFormatter(
+        "%(levelname)s %(name)s %(message)s %(request_id)s",
+        rename_fields={"levelname": "level", "name": "logger"},
+        timestamp="time",  # ISO 8601 in UTC with its offset, as the API's own timestamps
+    )
 
 
 def configure_logging(fmt: str, level: str) -> None:
@@ -30,19 +47,7 @@ def configure_logging(fmt: str, level: str) -> None:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestIdFilter())
-    if fmt == "json":
-        from pythonjsonlogger.json import JsonFormatter
-
-        handler.setFormatter(
-            JsonFormatter(
-                "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            )
-        )
-    else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s")
-        )
+    handler.setFormatter(json_formatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root._permit_service_configured = True  # type: ignore[attr-defined]
@@ -72,3 +77,47 @@ def init_request_ids(app: Flask) -> None:
         token = g.pop("request_id_token", None)
         if token is not None:
             request_id_var.reset(token)
+
+
+_task_tokens: dict[str, Token[str | None]] = {}
+
+
+def _stamp_task_headers(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    """before_task_publish: send the current request id (or a fresh one: Beat's) with the task."""
+    if headers is not None and not headers.get(TASK_REQUEST_ID_HEADER):
+        headers[TASK_REQUEST_ID_HEADER] = request_id_var.get() or uuid.uuid4().hex
+
+
+def _enter_task(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+    """task_prerun: the task's log lines carry the id it was published with."""
+    sent = getattr(getattr(task, "request", None), TASK_REQUEST_ID_HEADER, None)
+    rid = sent if isinstance(sent, str) and _VALID_ID.fullmatch(sent) else None
+    # Eager calls have no message: keep the caller's id, else start a fresh one.
+    token = request_id_var.set(rid or request_id_var.get() or uuid.uuid4().hex)
+    if task_id is not None:
+        _task_tokens[task_id] = token
+
+
+def _leave_task(task_id: str | None = None, **_: Any) -> None:
+    """task_postrun: forget the task's id so the next task in this process starts clean."""
+    token = _task_tokens.pop(task_id, None) if task_id is not None else None
+    if token is None:
+        return
+    try:
+        request_id_var.reset(token)
+    except ValueError:  # set in another context (a thread pool moved the task): just clear it
+        request_id_var.set(None)
+
+
+def _keep_our_logging(**_: Any) -> None:
+    """setup_logging: a receiver stops Celery replacing the root handler (JSON lines stay JSON)."""
+
+
+def init_task_request_ids() -> None:
+    """Connect the Celery signals that pass request ids to tasks (idempotent)."""
+    from celery import signals
+
+    signals.before_task_publish.connect(_stamp_task_headers, dispatch_uid="permit_rid_publish")
+    signals.task_prerun.connect(_enter_task, dispatch_uid="permit_rid_prerun")
+    signals.task_postrun.connect(_leave_task, dispatch_uid="permit_rid_postrun")
+    signals.setup_logging.connect(_keep_our_logging, dispatch_uid="permit_keep_logging")

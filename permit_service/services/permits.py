@@ -104,8 +104,8 @@ def expire_due_permits(now: datetime | None = None) -> int:
     """Mark every pending permit past its deadline expired, set-based; return how many."""
     count = _expire_where(None, now or utcnow())
     db.session.commit()
-    if count:
-        log.info("expired due permits", extra={"count": count})
+    # One line per sweep, even when nothing was due: operators see the sweep is alive.
+    log.info("expired due permits", extra={"count": count})
     return count
 
 

@@ -1,0 +1,43 @@
+"""gunicorn settings: `gunicorn -c gunicorn.conf.py wsgi:app` (gunicorn also finds it on its own).
+
+Every value comes from the environment through permit_service.config.gunicorn_settings, the one
+place that reads it; command-line flags still win (`--workers 4`). Variables (README, .env.example):
+GUNICORN_BIND (default 127.0.0.1:$PORT, PORT 8000; the container sets 0.0.0.0:8000),
+WEB_CONCURRENCY (workers; default 2 x CPUs + 1, at most 16), GUNICORN_THREADS (1),
+GUNICORN_WORKER_CLASS (sync, or gthread with threads > 1), GUNICORN_TIMEOUT (30),
+GUNICORN_GRACEFUL_TIMEOUT (30), GUNICORN_KEEPALIVE (5), GUNICORN_MAX_REQUESTS (0: never recycle)
+and GUNICORN_MAX_REQUESTS_JITTER (0), GUNICORN_ACCESS_LOG ("-" stdout, or "off"), LOG_FORMAT and
+LOG_LEVEL (as for the app).
+"""
+
+import os
+
+from permit_service.config import gunicorn_settings
+
+_settings = gunicorn_settings()
+
+bind = _settings["bind"]
+workers = _settings["workers"]
+threads = _settings["threads"]
+worker_class = _settings["worker_class"]
+timeout = _settings["timeout"]
+graceful_timeout = _settings["graceful_timeout"]
+keepalive = _settings["keepalive"]
+max_requests = _settings["max_requests"]
+max_requests_jitter = _settings["max_requests_jitter"]
+accesslog = _settings["accesslog"]
+errorlog = _settings["errorlog"]
+loglevel = _settings["loglevel"]
+logger_class = (
+    "permit_service.gunicorn_logging.JsonLogger"
+    if _settings["log_format"] == "json"
+    else "permit_service.gunicorn_logging.TextLogger"
+)
+# Worker heartbeats on a RAM disk: a container's /tmp may be an overlay that stalls them.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+# The app is built in each worker (no preload): no database connection crosses a fork.
+preload_app = False
+proc_name = "permit_service"
+# gunicorn >= 25 opens a control socket at one fixed per-user path: several gunicorns on one
+# machine (tests, benchmarks, blue/green) would fight over it. Nothing here uses gunicornc.
+control_socket_disable = True

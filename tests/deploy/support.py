@@ -1,0 +1,315 @@
+"""Helpers for the deployment tests: the repository's deploy files, real services, real processes.
+
+Services come from TEST_POSTGRES_URL and TEST_REDIS_URL. Unset, the tests that need them skip,
+unless REQUIRE_SERVICES=1 / REQUIRE_POSTGRES=1 (CI), where a missing service fails the run.
+Every process is started in its own session (process group) and killed as a group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+REQUIRE_POSTGRES = REQUIRE_SERVICES or os.environ.get("REQUIRE_POSTGRES") == "1"
+
+
+# --- the deploy files -------------------------------------------------------------------------
+
+
+def load_compose() -> dict[str, Any]:
+    """docker-compose.yml as data (YAML anchors and merge keys resolved by PyYAML)."""
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def env_example() -> dict[str, str | None]:
+    """The active (uncommented) settings of .env.example, read as compose's env_file reads it."""
+    from dotenv import dotenv_values
+
+    return dict(dotenv_values(ROOT / ".env.example"))
+
+
+@dataclass
+class Instruction:
+    """One Dockerfile instruction with its arguments (continuation lines joined)."""
+
+    name: str
+    args: str
+    stage: str
+
+
+@dataclass
+class Dockerfile:
+    """A parsed Dockerfile: instructions per stage, in order."""
+
+    instructions: list[Instruction] = field(default_factory=list)
+    stages: list[str] = field(default_factory=list)
+
+    def in_stage(self, stage: str) -> list[Instruction]:
+        """The instructions of one stage."""
+        return [i for i in self.instructions if i.stage == stage]
+
+    def env(self, stage: str) -> dict[str, str]:
+        """The ENV settings of a stage (KEY=value form)."""
+        values: dict[str, str] = {}
+        for inst in self.in_stage(stage):
+            if inst.name == "ENV":
+                for pair in shlex.split(inst.args):
+                    key, _, value = pair.partition("=")
+                    values[key] = value
+        return values
+
+
+def parse_dockerfile(path: Path = ROOT / "Dockerfile") -> Dockerfile:
+    """Parse instructions and stages; enough of the format for the files we write."""
+    result = Dockerfile()
+    stage = ""
+    logical = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not logical and (not line or line.startswith("#")):
+            continue
+        if line.startswith("#"):  # a comment inside a continued instruction
+            continue
+        if line.endswith("\\"):
+            logical += line[:-1] + " "
+            continue
+        logical += line
+        name, _, args = logical.partition(" ")
+        name = name.upper()
+        if name == "FROM":
+            words = args.split()
+            stage = (
+                words[2]
+                if len(words) >= 3 and words[1].upper() == "AS"
+                else str(len(result.stages))
+            )
+            result.stages.append(stage)
+        result.instructions.append(Instruction(name, args.strip(), stage))
+        logical = ""
+    return result
+
+
+def exec_form(args: str) -> list[str]:
+    """The JSON (exec) form of CMD / HEALTHCHECK CMD arguments."""
+    value = json.loads(args)
+    assert isinstance(value, list) and all(isinstance(v, str) for v in value), args
+    return value
+
+
+# --- services ---------------------------------------------------------------------------------
+
+
+def _need(var: str, required: bool) -> str:
+    value = os.environ.get(var, "")
+    if not value:
+        if required:
+            pytest.fail(f"{var} is not set but REQUIRE_SERVICES/REQUIRE_POSTGRES demand it")
+        pytest.skip(f"{var} not set")
+    return value
+
+
+@contextlib.contextmanager
+def own_postgres_database() -> Iterator[str]:
+    """A new PostgreSQL database for this test (dropped afterwards); yields its psycopg URL."""
+    admin_url = sa.make_url(_need("TEST_POSTGRES_URL", REQUIRE_POSTGRES)).set(
+        drivername="postgresql+psycopg"
+    )
+    name = f"permit_deploy_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def own_redis_db() -> Iterator[str]:
+    """An empty Redis database number claimed for this test (flushed afterwards); yields its URL.
+
+    Other test runs on this machine use Redis too: take a database that is empty and mark it
+    with a claim key atomically, so two runs never share one.
+    """
+    import redis
+
+    base = _need("TEST_REDIS_URL", REQUIRE_SERVICES).rstrip("/")
+    base = base.rsplit("/", 1)[0] if base.count("/") > 2 else base  # drop a given /N
+    claim = f"permit_deploy_claim:{os.getpid()}:{uuid.uuid4().hex}"
+    for number in range(15, 0, -1):
+        client = redis.Redis.from_url(f"{base}/{number}")
+        try:
+            if client.dbsize() == 0 and client.set("permit_deploy_claimed", claim, nx=True, ex=900):
+                break
+        finally:
+            client.close()
+    else:
+        pytest.fail("no empty Redis database number left (1-15)")
+    url = f"{base}/{number}"
+    try:
+        yield url
+    finally:
+        client = redis.Redis.from_url(url)
+        try:
+            client.flushdb()
+        finally:
+            client.close()
+
+
+# --- processes --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def resolve(command: Sequence[str]) -> list[str]:
+    """A compose command run locally: its programs taken from this virtualenv."""
+    first, *rest = command
+    local = VENV_BIN / first
+    return [str(local) if local.exists() else first, *rest]
+
+
+@dataclass
+class Proc:
+    """A started process (own process group) and the files its output goes to."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    stdout: Path
+    stderr: Path
+
+    def output(self) -> str:
+        """Everything it wrote so far, stdout then stderr."""
+        return self.stdout.read_text(errors="replace") + self.stderr.read_text(errors="replace")
+
+    def json_lines(self, which: str = "stderr") -> list[dict[str, Any]]:
+        """Its JSON log lines (non-JSON lines, e.g. Celery's banner, are left out)."""
+        lines = []
+        for line in getattr(self, which).read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                lines.append(json.loads(line))  # a line that starts like JSON must be JSON
+        return lines
+
+
+class Processes:
+    """Starts processes in their own sessions and stops every one of them, whatever happens."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.procs: list[Proc] = []
+
+    def start(self, name: str, command: Sequence[str], env: Mapping[str, str]) -> Proc:
+        """Start `command` from the repository root with exactly `env`."""
+        out, err = self.workdir / f"{name}.out", self.workdir / f"{name}.err"
+        with out.open("wb") as o, err.open("wb") as e:
+            popen = subprocess.Popen(
+                resolve(command),
+                cwd=ROOT,
+                env=dict(env),
+                stdout=o,
+                stderr=e,
+                start_new_session=True,
+            )
+        proc = Proc(name, popen, out, err)
+        self.procs.append(proc)
+        return proc
+
+    def run(
+        self, command: Sequence[str], env: Mapping[str, str], timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a one-shot command from the repository root to completion."""
+        return subprocess.run(
+            resolve(command),
+            cwd=ROOT,
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def stop_all(self, grace: float = 10) -> None:
+        """SIGTERM every process group, wait, then SIGKILL what is left."""
+        for proc in self.procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.popen.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in self.procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.popen.wait(max(0.1, deadline - time.monotonic()))
+            # Children (gunicorn or celery workers) may outlive their parent: kill the group.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.popen.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.popen.wait(5)
+
+    def describe(self) -> str:
+        """The tail of every process's output, for assertion messages."""
+        return "\n".join(
+            f"--- {p.name} (rc={p.popen.poll()})\n{p.output()[-3000:]}" for p in self.procs
+        )
+
+
+def http(
+    method: str, url: str, body: Any = None, headers: Mapping[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
+    """One HTTP request; returns status, headers and the decoded JSON body (or text)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(  # noqa: S310 - tests call loopback http:// only
+        url, data=data, method=method, headers=dict(headers or {})
+    )
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            status, hdrs, raw = response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        status, hdrs, raw = exc.code, dict(exc.headers), exc.read()
+    try:
+        return status, hdrs, json.loads(raw)
+    except ValueError:
+        return status, hdrs, raw.decode(errors="replace")
+
+
+def wait_until(predicate: Any, timeout: float, what: str, on_fail: Any = None) -> Any:
+    """Poll `predicate` until it returns something truthy; fail naming `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            value = predicate()
+            if value:
+                return value
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}\n{on_fail() if on_fail else ''}")
+
+
+def wait_for_http(url: str, procs: Processes, timeout: float = 30) -> None:
+    """Wait until `url` answers 200."""
+    wait_until(lambda: http("GET", url)[0] == 200, timeout, url, procs.describe)
