@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask.cli import AppGroup
 
 from permit_service.domain import DomainError
 from permit_service.services import permits as service
@@ -10,7 +11,8 @@ from permit_service.services import permits as service
 CLI_ACTOR = "cli"
 
 
-@click.group("permits")
+# AppGroup: every command runs inside the app context, also under Flask's CliRunner in tests.
+@click.group("permits", cls=AppGroup)
 def permits_cli() -> None:
     """Decide and expire permits from the command line."""
 

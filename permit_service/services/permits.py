@@ -283,9 +283,13 @@ def _expire_where(extra: sa.ColumnElement[bool] | None, now: datetime) -> int:
     if db.session.get_bind().dialect.name == "postgresql":
         # One statement: the UPDATE's RETURNING feeds the INSERT, so only rows this statement
         # really changed get an event, even when another sweep or an approve runs concurrently.
+        # SKIP LOCKED: a row another transaction is changing is left to it (or to the next
+        # sweep), so two sweeps split the due rows instead of queueing on, or deadlocking over,
+        # each other's row locks; the outer `due` re-checks each row at its latest version.
+        locked = sa.select(P.id).where(*due).with_for_update(skip_locked=True)
         expired = (
             sa.update(Permit.__table__)
-            .where(*due)
+            .where(P.id.in_(locked), *due)
             .values(status=PermitStatus.EXPIRED.value, updated_at=now)
             .returning(P.id)
             .cte("expired")
@@ -293,7 +297,9 @@ def _expire_where(extra: sa.ColumnElement[bool] | None, now: datetime) -> int:
         select = sa.select(
             expired.c.id, *(sa.literal(v, E.c[k].type).label(k) for k, v in event_values.items())
         )
-        result = db.session.execute(sa.insert(E).from_select(["permit_id", *event_values], select))
+        insert = sa.insert(E).from_select(["permit_id", *event_values], select)
+        # SQLAlchemy only keeps an UPDATE's or DELETE's rowcount unless asked: ask for the INSERT.
+        result = db.session.execute(insert.execution_options(preserve_rowcount=True))
         return result.rowcount
     # SQLite: the first write takes the database's single write lock, so no other writer can
     # change these rows between the two statements of this transaction.
