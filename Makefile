@@ -34,10 +34,15 @@ install-dev: $(VENV)/.installed-dev
 
 # The web app, one Celery worker and one beat (see Procfile), supervised by honcho: Ctrl-C or
 # SIGTERM stops all three. `--env /dev/null`: the app reads .env itself, where the environment
-# wins; honcho's own .env loading would let .env win instead.
+# wins; honcho's own .env loading would let .env win instead. honcho SIGKILLs what still runs
+# 5 s after the first process stopped (its KILL_WAIT, not an option: honcho issue #189); a
+# Celery worker's warm shutdown can take longer on a busy machine, so it gets 20 s.
+HONCHO = $(BIN)/python -c 'import sys, honcho.command as c, honcho.manager as m; \
+	m.KILL_WAIT = 20; sys.exit(c.main())'
+
 run: $(VENV)/.installed $(if $(SECRET_KEY),,.env)
 	$(BIN)/flask db upgrade
-	PATH="$(abspath $(BIN)):$$PATH" exec $(BIN)/honcho start --env /dev/null --port $(PORT)
+	PATH="$(abspath $(BIN)):$$PATH" exec $(HONCHO) start --env /dev/null --port $(PORT)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
