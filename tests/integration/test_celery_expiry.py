@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import redis
 import sqlalchemy as sa
 from flask import Flask
 from kombu import Connection
@@ -59,11 +60,18 @@ def broker(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     with Connection(url, connect_timeout=3) as conn:
         conn.ensure_connection(max_retries=2)  # a down service fails here, clearly
     yield {"CELERY_BROKER_URL": url, "CELERY_QUEUE": queue}
+    if request.param == "redis":
+        # kombu keeps Redis bindings in keys named after the queue; a fresh connection does not
+        # know them, so delete this run's keys by name (unique to this run, nothing else's).
+        client = redis.Redis.from_url(url)
+        keys = list(client.scan_iter(match=f"*{queue}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+        return
     with Connection(url, connect_timeout=3) as conn:
-        channel = conn.default_channel
-        channel.queue_delete(queue)
-        if request.param == "amqp":
-            channel.exchange_delete(queue)
+        conn.default_channel.queue_delete(queue)
+        conn.default_channel.exchange_delete(queue)
 
 
 def _stored(app: Flask, permit_id: str) -> tuple[str, list[tuple[Any, ...]]]:
