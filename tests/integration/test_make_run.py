@@ -11,6 +11,7 @@ import os
 import signal
 import sqlite3
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,9 @@ def _http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[in
     try:
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
             return response.status, json.loads(response.read() or b"null")
-    except OSError:
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+    except OSError:  # nothing listening (yet, or any more)
         return 0, None
 
 
