@@ -283,13 +283,17 @@ def _expire_where(extra: sa.ColumnElement[bool] | None, now: datetime) -> int:
     if db.session.get_bind().dialect.name == "postgresql":
         # One statement: the UPDATE's RETURNING feeds the INSERT, so only rows this statement
         # really changed get an event, even when another sweep or an approve runs concurrently.
-        # SKIP LOCKED: a row another transaction is changing is left to it (or to the next
-        # sweep), so two sweeps split the due rows instead of queueing on, or deadlocking over,
-        # each other's row locks; the outer `due` re-checks each row at its latest version.
-        locked = sa.select(P.id).where(*due).with_for_update(skip_locked=True)
+        target = list(due)
+        if extra is None:
+            # The whole-table sweep skips rows another transaction holds (left to it, or to
+            # the next sweep): two sweeps split the due rows instead of queueing on, or
+            # deadlocking over, each other's row locks. The outer `due` re-checks each row at
+            # its latest version. Narrowed calls touch one row and simply wait for it.
+            locked = sa.select(P.id).where(*due).with_for_update(skip_locked=True)
+            target.append(P.id.in_(locked))
         expired = (
             sa.update(Permit.__table__)
-            .where(P.id.in_(locked), *due)
+            .where(*target)
             .values(status=PermitStatus.EXPIRED.value, updated_at=now)
             .returning(P.id)
             .cte("expired")
