@@ -99,8 +99,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         or os.path.join(instance_path, "celerybeat-schedule"),
     }
     if broker_url.startswith("filesystem://"):
-        # Poll the folder 5 times a second (kombu's default is 1 s): a worker then notices a
-        # shutdown request quickly, within the time honcho (`make run`) grants it.
+        # Poll the folder 5 times a second (kombu's default is 1 s): sweeps start on time (a
+        # late one can pass its `expires` and be dropped) and the worker stops sooner.
         celery["broker_transport_options"] = {
             **embedded_broker_dirs(instance_path),
             "polling_interval": 0.2,
