@@ -27,13 +27,22 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 # A local .env with a generated SECRET_KEY (production is the default: no key, no start).
+# `make run` skips it when SECRET_KEY is already in the environment.
 .env:
 	@echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > .env
 	@echo "created .env with a generated SECRET_KEY"
 
-run: $(VENV)/.installed .env
+# The web app, one Celery worker and one beat (see Procfile), supervised by honcho: Ctrl-C or
+# SIGTERM stops all three. `--env /dev/null`: the app reads .env itself, where the environment
+# wins; honcho's own .env loading would let .env win instead. honcho SIGKILLs what still runs
+# 5 s after the first process stopped (its KILL_WAIT, not an option: honcho issue #189); a
+# Celery worker's warm shutdown can take longer on a busy machine, so it gets 20 s.
+HONCHO = $(BIN)/python -c 'import sys, honcho.command as c, honcho.manager as m; \
+	m.KILL_WAIT = 20; sys.exit(c.main())'
+
+run: $(VENV)/.installed $(if $(SECRET_KEY),,.env)
 	$(BIN)/flask db upgrade
-	exec $(BIN)/gunicorn wsgi:app --bind 127.0.0.1:$(PORT) --workers 2 --access-logfile -
+	PATH="$(abspath $(BIN)):$$PATH" exec $(HONCHO) start --env /dev/null --port $(PORT)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/pytest $(PYTEST_ARGS)

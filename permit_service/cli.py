@@ -13,8 +13,10 @@ from permit_service.services import tokens, users
 CLI_ACTOR = "cli"
 
 
-# AppGroup runs every command inside an app context (a plain click.group would not).
-permits_cli = AppGroup("permits", help="Decide and expire permits from the command line.")
+# AppGroup: every command runs inside the app context, also under Flask's CliRunner in tests.
+@click.group("permits", cls=AppGroup)
+def permits_cli() -> None:
+    """Decide and expire permits from the command line."""
 
 
 @permits_cli.command("approve")

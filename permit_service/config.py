@@ -111,7 +111,9 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
 
-    broker_url = env.get("CELERY_BROKER_URL") or "filesystem://"
+    # The embedded broker: kombu's filesystem transport (folders under instance/). Naming the
+    # host spares every process kombu's "No hostname was supplied" warning.
+    broker_url = env.get("CELERY_BROKER_URL") or "filesystem://localhost//"
     sweep_seconds = _int(env, "EXPIRY_SWEEP_SECONDS", 60)
     cors = [o.strip() for o in (env.get("CORS_ORIGINS") or "").split(",") if o.strip()]
 
@@ -121,6 +123,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
     celery: dict[str, Any] = {
         "broker_url": broker_url,
         "include": ["permit_service.tasks"],
+        # One queue per deployment; a unique name isolates test runs sharing a Redis/RabbitMQ.
+        "task_default_queue": env.get("CELERY_QUEUE") or "celery",
         "task_ignore_result": True,
         "result_backend": env.get("CELERY_RESULT_BACKEND") or None,
         "broker_connection_retry_on_startup": True,
@@ -141,7 +145,12 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # Processes per worker (Celery's default: one per CPU).
         celery["worker_concurrency"] = _int(env, "CELERY_WORKER_CONCURRENCY", 1)
     if broker_url.startswith("filesystem://"):
-        celery["broker_transport_options"] = embedded_broker_dirs(instance_path)
+        # Poll the folder 5 times a second (kombu's default is 1 s): sweeps start on time (a
+        # late one can pass its `expires` and be dropped) and the worker stops sooner.
+        celery["broker_transport_options"] = {
+            **embedded_broker_dirs(instance_path),
+            "polling_interval": 0.2,
+        }
     elif broker_url.startswith("redis"):
         celery["broker_transport_options"] = {"visibility_timeout": 3600}
 

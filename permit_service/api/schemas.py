@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates,
+    validates_schema,
+)
 
 from permit_service.domain import (
     PermitStatus,
@@ -79,6 +87,9 @@ class PermitApplicationSchema(Schema):
 class PermitListArgsSchema(Schema):
     """Filters of the admin listing."""
 
+    # Pagination is parsed by flask-smorest's own schema; anything else is refused below.
+    KNOWN = frozenset({"status", "license_plate", "page", "page_size"})
+
     status = fields.String(
         validate=validate.OneOf([s.value for s in PermitStatus]),
         metadata={
@@ -96,6 +107,13 @@ class PermitListArgsSchema(Schema):
             normalize_plate(value)
         except ValueError as exc:
             raise ValidationError(str(exc)) from exc
+
+    @validates_schema(pass_original=True)
+    def refuse_unknown(self, _: dict[str, Any], original: Any, **__: Any) -> None:
+        """Unknown query parameters are refused (422), as unknown JSON fields are."""
+        unknown = sorted(set(original) - self.KNOWN)
+        if unknown:
+            raise ValidationError({name: ["Unknown query parameter."] for name in unknown})
 
 
 class RevokeSchema(Schema):

@@ -285,9 +285,17 @@ def _expire_where(extra: sa.ColumnElement[bool] | None, now: datetime) -> int:
     if db.session.get_bind().dialect.name == "postgresql":
         # One statement: the UPDATE's RETURNING feeds the INSERT, so only rows this statement
         # really changed get an event, even when another sweep or an approve runs concurrently.
+        target = list(due)
+        if extra is None:
+            # The whole-table sweep skips rows another transaction holds (left to it, or to
+            # the next sweep): two sweeps split the due rows instead of queueing on, or
+            # deadlocking over, each other's row locks. The outer `due` re-checks each row at
+            # its latest version. Narrowed calls touch one row and simply wait for it.
+            locked = sa.select(P.id).where(*due).with_for_update(skip_locked=True)
+            target.append(P.id.in_(locked))
         expired = (
             sa.update(Permit.__table__)
-            .where(*due)
+            .where(*target)
             .values(status=PermitStatus.EXPIRED.value, updated_at=now)
             .returning(P.id)
             .cte("expired")
@@ -295,14 +303,10 @@ def _expire_where(extra: sa.ColumnElement[bool] | None, now: datetime) -> int:
         select = sa.select(
             expired.c.id, *(sa.literal(v, E.c[k].type).label(k) for k, v in event_values.items())
         )
-        recorded = (
-            sa.insert(E)
-            .from_select(["permit_id", *event_values], select)
-            .returning(E.c.id)
-            .cte("recorded")
-        )
-        # psycopg reports no rowcount for a WITH ... INSERT, so the statement counts itself.
-        return db.session.scalar(sa.select(sa.func.count()).select_from(recorded)) or 0
+        insert = sa.insert(E).from_select(["permit_id", *event_values], select)
+        # SQLAlchemy only keeps an UPDATE's or DELETE's rowcount unless asked: ask for the INSERT.
+        result = db.session.execute(insert.execution_options(preserve_rowcount=True))
+        return result.rowcount
     # SQLite: the first write takes the database's single write lock, so no other writer can
     # change these rows between the two statements of this transaction.
     select = sa.select(

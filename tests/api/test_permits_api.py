@@ -266,3 +266,9 @@ def test_wrong_method_is_405_with_allow(client):
     response = client.delete("/permits")
     assert response.status_code == 405
     assert "POST" in response.headers["Allow"]
+
+
+@pytest.mark.parametrize("query", ["=true", "sort=name", "status=pending&extra=1"])
+def test_unknown_list_parameters_are_422(client, admin_headers, query):
+    response = client.get(f"/permits?{query}", headers=admin_headers)
+    assert response.status_code == 422

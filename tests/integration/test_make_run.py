@@ -1,0 +1,145 @@
+"""`make run` as a new user runs it: web, one worker and one beat; Ctrl-C or SIGTERM stops all.
+
+The embedded defaults (SQLite file and filesystem broker under INSTANCE_PATH, no server), a
+2-second TTL and a 1-second sweep: an application expires in the database within seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.integration.processes import (
+    free_port,
+    kill_group,
+    process_env,
+    start,
+    stop_all,
+    tail,
+    tree,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(  # noqa: S310 - a fixed http://127.0.0.1 URL
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+    except OSError:  # nothing listening (yet, or any more)
+        return 0, None
+
+
+def _role(proc: psutil.Process) -> str | None:
+    """Which of the three services a process is (its main process, not a pool child)."""
+    try:
+        cmd = " ".join(proc.cmdline())
+        parent = " ".join(proc.parent().cmdline()) if proc.parent() else ""
+    except psutil.Error:
+        return None
+    if "gunicorn" in cmd and "gunicorn" not in parent:
+        return "web"
+    if "celery_app" in cmd and "celery_app" not in parent:
+        return "beat" if " beat" in cmd else "worker" if " worker" in cmd else None
+    return None
+
+
+def _roles(procs: list[psutil.Process]) -> list[str]:
+    return sorted(r for r in map(_role, procs) if r)
+
+
+def _stored(database: Path, permit_id: str) -> tuple[str, list[tuple[Any, ...]]]:
+    """The status column and the events, straight from the SQLite file."""
+    with sqlite3.connect(database, timeout=10) as conn:
+        row = conn.execute("SELECT status FROM permits WHERE id = ?", (permit_id,)).fetchone()
+        events = conn.execute(
+            "SELECT from_status, to_status, actor FROM permit_events WHERE permit_id = ? "
+            "ORDER BY id",
+            (permit_id,),
+        ).fetchall()
+    conn.close()
+    return row[0], events
+
+
+@pytest.mark.parametrize(
+    "stop",
+    ["ctrl-c", "sigterm"],
+    ids=["ctrl-c: SIGINT to the process group", "SIGTERM to make"],
+)
+def test_make_run_starts_three_processes_expires_and_stops_them_all(
+    stop: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    instance = tmp_path / "instance"
+    env = process_env(
+        {
+            # Given in the environment, so `make run` writes no .env into the checkout.
+            "SECRET_KEY": "make-run-smoke-secret-0123456789",
+            "INSTANCE_PATH": str(instance),
+            "PENDING_TTL_SECONDS": "2",
+            "EXPIRY_SWEEP_SECONDS": "1",
+        }
+    )
+    log = tmp_path / "make-run.log"
+    base = f"http://127.0.0.1:{port}"
+    make = start(["make", "run", f"PORT={port}", f"VENV={sys.prefix}"], env, log)
+    try:
+        wait_for(lambda: _http("GET", f"{base}/healthz")[0] == 200, 90, "the web app", log)
+        wait_for(
+            lambda: _roles(tree(make)) == ["beat", "web", "worker"],
+            30,
+            "exactly one web, one worker and one beat process",
+            log,
+        )
+        wait_for(
+            lambda: "celery@" in log.read_text() and " ready." in log.read_text(), 30, "worker"
+        )
+
+        status, permit = _http(
+            "POST", f"{base}/permits", {"name": "J Doe", "license_plate": "RUN-1", "address": "x"}
+        )
+        assert status == 201, permit
+        database = instance / "permit_service.sqlite3"
+        stored, events = wait_for(
+            lambda: (s := _stored(database, permit["id"]))[0] == "expired" and s,
+            20,
+            "the application to expire in the database",
+            log,
+        )
+        assert events == [(None, "pending", "applicant"), ("pending", "expired", "system")]
+        assert _http("GET", f"{base}/permits/{permit['id']}")[1]["status"] == "expired"
+        assert _roles(tree(make)) == ["beat", "web", "worker"]
+
+        # Everything below make: honcho and its helpers, the three services, their children.
+        below = tree(make)[1:]
+        if stop == "ctrl-c":
+            os.killpg(make.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+        else:
+            make.send_signal(signal.SIGTERM)  # what `kill PID` does
+        assert make.wait(timeout=30) != 0, tail(log)  # make reports the interruption
+        survivors = stop_all(below, timeout=5)
+        assert not survivors, f"survived {stop}: {survivors}" + tail(log)
+        assert _http("GET", f"{base}/healthz")[0] == 0  # nothing answers on the port any more
+        assert "SIGKILL" not in log.read_text(), "a process had to be killed" + tail(log)
+        assert "web.1 stopped" in log.read_text()
+        assert "worker.1 stopped" in log.read_text()
+        assert "beat.1 stopped" in log.read_text()
+    finally:
+        kill_group(make)
