@@ -41,6 +41,14 @@ def test_sign_in_never_redirects_off_site(client, staff):
         client.post("/admin/logout")
 
 
+def test_sign_in_after_a_decision_with_an_expired_session_goes_to_the_queue(client, staff):
+    permit_id = apply_web(client)
+    response = client.post(f"/admin/permits/{permit_id}/approve")
+    assert response.status_code == 302  # signed out: to the sign-in page first
+    next_path = f"/admin/permits/{permit_id}/approve"
+    assert login(client, next=next_path).headers["Location"] == "/admin/permits"
+
+
 def test_failed_sign_in_does_not_tell_whether_the_account_exists(client, staff):
     wrong_password = client.post(
         "/admin/login", data={"email": ADMIN[0], "password": "not-the-password"}
