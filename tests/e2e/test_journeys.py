@@ -105,6 +105,14 @@ def test_admin_approves_revokes_and_reads_the_history(
     expect(page.get_by_role("status")).to_contain_text("Approved BR 2210 (Aisha Khan).")
     check_accessibility(page)
 
+    # A pending permit's own page, with its decision forms.
+    page.goto(live("/admin/permits?q=HD-901"))
+    page.get_by_role("link", name="HD-901").click()
+    expect(page.get_by_role("button", name="Approve HD-901")).to_be_visible()
+    expect(page.get_by_label("Reason (optional, shown to the resident)")).to_be_visible()
+    check_accessibility(page)
+    shoot(page, "permit-pending")
+
     # Revoke another with a reason.
     page.goto(live("/admin/permits?q=Becker"))
     page.get_by_text("Revoke MX-77…").click()
@@ -126,6 +134,14 @@ def test_admin_approves_revokes_and_reads_the_history(
     )
     check_accessibility(page)
     shoot(page, "permit-history")
+
+    # The resident's receipt now gives the reason.
+    reference = page.locator("dd code").inner_text()
+    page.goto(live(f"/applications/{reference}"))
+    expect(page.locator(".status-line")).to_have_text("Status: Revoked")
+    expect(page.locator("blockquote.reason")).to_have_text("Moved out of the zone")
+    check_accessibility(page)
+    page.go_back()
 
     page.get_by_role("link", name="← Back to the review queue").click()
     expect(page).to_have_url(re.compile(r"/admin/permits\?status=revoked"))
