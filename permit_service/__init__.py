@@ -74,7 +74,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the JSON API, the health probes and Swagger UI."""
+    """Mount the JSON API, the health probes, Swagger UI and the web pages."""
     from flask_swagger_ui import get_swaggerui_blueprint
 
     from permit_service.api.auth import blp as auth_blp
@@ -92,6 +92,10 @@ def register_blueprints(app: Flask) -> None:
     # Serve Swagger UI at /docs exactly (not only /docs/), as SPEC.md names it.
     app.add_url_rule("/docs", "swagger_ui_root", app.view_functions["swagger_ui.show"])
     allow_swagger_ui(app.view_functions["swagger_ui.show"])
+
+    from permit_service.web import bp as web_bp
+
+    app.register_blueprint(web_bp)  # HTML pages: CSRF-protected by the app-wide CSRFProtect
 
 
 def register_request_hooks(app: Flask) -> None:

@@ -1,0 +1,199 @@
+"""Staff pages: sign-in, the review queue, one permit's history, approve and revoke."""
+
+from __future__ import annotations
+
+import logging
+from math import ceil
+from urllib.parse import urlsplit
+
+from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.exceptions import HTTPException
+
+from permit_service.domain import Action, InvalidTransition, PermitStatus
+from permit_service.extensions import limiter, login_limit
+from permit_service.models import Permit, utcnow
+from permit_service.services import permits as service
+from permit_service.services.users import authenticate
+from permit_service.web import helpers
+from permit_service.web.forms import DecisionForm, LoginForm, RevokeForm
+from permit_service.web.views import bp, permit_or_404
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 20
+MAX_PAGE = 1_000_000  # keeps OFFSET inside 64 bits whatever the query string says
+SEARCH_MAX = 100
+TAB_NOUNS = {
+    "pending": "applications waiting for a decision",
+    "approved": "approved permits",
+    "revoked": "revoked permits",
+    "expired": "expired applications",
+    "all": "permits",
+}
+ACTOR_WORDS = {service.APPLICANT_ACTOR: "the resident", service.SYSTEM_ACTOR: "automatic expiry"}
+
+
+@bp.route("/admin/login", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
+def login() -> ResponseReturnValue:
+    """Staff sign-in; a failure never tells whether the e-mail address has an account."""
+    target = _page_after_login(request.args.get("next"))
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(target)
+    form = LoginForm()
+    code = 200
+    failed = False
+    if form.validate_on_submit():
+        user = authenticate(form.email.data, form.password.data)
+        if user is not None:
+            # A fresh session at sign-in: nothing planted before login survives it.
+            session.clear()
+            login_user(user)
+            log.info("web login", extra={"user_id": user.id})
+            flash(f"Signed in as {user.email}.", "success")
+            return redirect(target, 303)
+        failed = True
+        code = 401
+        log.info("web login failed")
+    elif form.is_submitted():
+        code = 422
+    return render_template("web/login.html", form=form, failed=failed), code
+
+
+def _page_after_login(target: str | None) -> str:
+    """`next` if it is a page on this site that can be shown (GET), else the review queue."""
+    default = url_for("web.queue")
+    target = helpers.safe_next(target, default)
+    try:
+        # A POST-only action (a decision sent with an expired session) cannot be redirected to.
+        current_app.url_map.bind("localhost").match(urlsplit(target).path, method="GET")
+    except HTTPException:
+        return default
+    return target
+
+
+@bp.post("/admin/logout")
+def logout() -> ResponseReturnValue:
+    """Sign out (POST with a CSRF token, so no link or image can sign anyone out)."""
+    logout_user()
+    session.clear()
+    flash("You are signed out.", "success")
+    return redirect(url_for("web.login"), 303)
+
+
+@bp.get("/admin/")
+@bp.get("/admin")
+def admin_home() -> ResponseReturnValue:
+    """The staff entry point is the review queue."""
+    return redirect(url_for("web.queue"))
+
+
+@bp.get("/admin/permits")
+@login_required
+def queue() -> ResponseReturnValue:
+    """Review queue: status tabs with counts, search, newest first, paginated."""
+    raw_status = request.args.get("status", PermitStatus.PENDING.value)
+    status = PermitStatus(raw_status) if raw_status in set(PermitStatus) else None
+    tab = status.value if status else "all"
+    search = "".join(ch for ch in request.args.get("q", "") if ch.isprintable()).strip()
+    search = search[:SEARCH_MAX]
+    page_no = min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
+    page = service.review_queue(
+        status=status, search=search or None, page=page_no, page_size=PAGE_SIZE
+    )
+    return render_template(
+        "web/queue.html",
+        page=page,
+        page_no=page_no,
+        pages=max(1, ceil(page.total / PAGE_SIZE)),
+        first=(page_no - 1) * PAGE_SIZE + 1,
+        tab=tab,
+        search=search,
+        counts={"all": sum(page.counts.values()), **{s.value: n for s, n in page.counts.items()}},
+        tab_nouns=TAB_NOUNS,
+        now=utcnow(),
+        here=request.full_path.rstrip("?"),
+    )
+
+
+@bp.get("/admin/permits/<permit_id>")
+@login_required
+def permit_detail(permit_id: str) -> ResponseReturnValue:
+    """One permit with its history: who changed it, when and why."""
+    permit = permit_or_404(permit_id)
+    return render_template(
+        "web/permit.html",
+        permit=permit,
+        status=service.status_of(permit),
+        events=service.list_events(permit.id),
+        actor_words=ACTOR_WORDS,
+        now=utcnow(),
+        here=url_for("web.permit_detail", permit_id=permit.id),
+        back=helpers.safe_next(request.args.get("back"), url_for("web.queue")),
+    )
+
+
+@bp.post("/admin/permits/<permit_id>/approve")
+@login_required
+def approve(permit_id: str) -> ResponseReturnValue:
+    """Approve a permit and say what happened in a flash message."""
+    return _decide(permit_id, Action.APPROVE, DecisionForm())
+
+
+@bp.post("/admin/permits/<permit_id>/revoke")
+@login_required
+def revoke(permit_id: str) -> ResponseReturnValue:
+    """Revoke a permit with an optional reason and say what happened in a flash message."""
+    return _decide(permit_id, Action.REVOKE, RevokeForm())
+
+
+def _decide(permit_id: str, action: Action, form: DecisionForm) -> ResponseReturnValue:
+    if not current_user.is_admin:
+        abort(403, description="Your account can look at permits but not decide them.")
+    permit = permit_or_404(permit_id)
+    back = helpers.safe_next(form.next.data, url_for("web.permit_detail", permit_id=permit.id))
+    if not form.validate():
+        for messages in form.errors.values():
+            for message in messages:
+                flash(f"{permit.license_plate} was not revoked: {message}", "error")
+        return redirect(back, 303)
+    before = service.status_of(permit)
+    try:
+        if action is Action.APPROVE:
+            service.approve_permit(permit.id, actor=current_user.email)
+        else:
+            text = form.reason.data if isinstance(form, RevokeForm) else None
+            reason = (text or "").strip() or None
+            service.revoke_permit(permit.id, actor=current_user.email, reason=reason)
+    except InvalidTransition as exc:
+        flash(_conflict_message(permit, exc), "error")
+    else:
+        flash(_done_message(permit, action, before), "success")
+    return redirect(back, 303)
+
+
+def _label(permit: Permit) -> str:
+    return f"{permit.license_plate} ({permit.name})"
+
+
+def _done_message(permit: Permit, action: Action, before: PermitStatus) -> str:
+    if action is Action.APPROVE:
+        if before is PermitStatus.APPROVED:
+            return f"{_label(permit)} was already approved; nothing changed."
+        return f"Approved {_label(permit)}."
+    if before is PermitStatus.REVOKED:
+        return f"{_label(permit)} was already revoked; nothing changed."
+    return f"Revoked {_label(permit)}."
+
+
+def _conflict_message(permit: Permit, exc: InvalidTransition) -> str:
+    verb = "approved" if exc.action is Action.APPROVE else "revoked"
+    if exc.current is PermitStatus.EXPIRED:
+        why = "its deadline passed before anyone decided, so it expired"
+    elif exc.current is PermitStatus.REVOKED:
+        why = "it has been revoked"
+    else:
+        why = f"it is {exc.current.value}"
+    return f"{_label(permit)} cannot be {verb}: {why}. The resident can apply again for this plate."

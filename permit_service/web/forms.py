@@ -1,0 +1,103 @@
+"""Flask-WTF forms of the web pages. They check input shape with the domain's own rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, Field, HiddenField, PasswordField, StringField
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
+
+from permit_service.domain import (
+    ADDRESS_MAX,
+    NAME_MAX,
+    clean_text,
+    has_control_chars,
+    normalize_email,
+    normalize_plate,
+)
+
+REASON_MAX = 500  # permit_events.reason column
+
+
+def domain_rule(check: Callable[[str], str]) -> Callable[[FlaskForm, Field], None]:
+    """A WTForms validator that runs a domain check and shows its message on the field."""
+
+    def validator(_form: FlaskForm, field: Field) -> None:
+        try:
+            check(field.data or "")
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+    return validator
+
+
+def single_line(_form: FlaskForm, field: Field) -> None:
+    """Refuse control characters (line breaks, NUL...) that have no place in a one-line field."""
+    if field.data and has_control_chars(field.data):
+        raise ValidationError("Use one line of plain text, without line breaks or control codes.")
+
+
+class PermitApplicationForm(FlaskForm):
+    """A resident's application: name, plate, address and an optional e-mail address."""
+
+    name = StringField(
+        "Full name",
+        validators=[
+            InputRequired("Enter your full name."),
+            domain_rule(lambda v: clean_text(v, "name", NAME_MAX)),
+        ],
+        render_kw={"autocomplete": "name"},
+    )
+    license_plate = StringField(
+        "Licence plate",
+        validators=[InputRequired("Enter the licence plate."), domain_rule(normalize_plate)],
+        render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
+    )
+    address = StringField(
+        "Address in the permit zone",
+        validators=[
+            InputRequired("Enter the address the permit is for."),
+            domain_rule(lambda v: clean_text(v, "address", ADDRESS_MAX)),
+        ],
+        render_kw={"autocomplete": "street-address"},
+    )
+    email = EmailField(
+        "E-mail address (optional)",
+        validators=[Optional(), domain_rule(normalize_email)],
+        render_kw={"autocomplete": "email", "spellcheck": "false"},
+    )
+
+
+class LoginForm(FlaskForm):
+    """Staff sign-in with e-mail and password."""
+
+    email = EmailField(
+        "E-mail address",
+        validators=[InputRequired("Enter your e-mail address."), Length(max=254), single_line],
+        render_kw={"autocomplete": "username", "spellcheck": "false"},
+    )
+    password = PasswordField(
+        "Password",
+        validators=[InputRequired("Enter your password."), Length(max=1024), single_line],
+        render_kw={"autocomplete": "current-password"},
+    )
+
+
+class DecisionForm(FlaskForm):
+    """Approve a permit: no fields but the CSRF token and where to go back to."""
+
+    next = HiddenField()
+
+
+class RevokeForm(DecisionForm):
+    """Revoke a permit, with an optional reason that is kept in its history."""
+
+    reason = StringField(
+        "Reason (optional, shown to the resident)",
+        validators=[
+            Optional(),
+            Length(max=REASON_MAX, message=f"Keep the reason under {REASON_MAX} characters."),
+            single_line,
+        ],
+    )
