@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from permit_service.domain import DomainError
+from permit_service.domain import DomainError, has_control_chars
 from permit_service.extensions import db
 from permit_service.models import User
 
@@ -59,9 +59,10 @@ def create_user(email: str, password: str, role: str = "viewer") -> User:
 
 def get_user_by_email(email: str) -> User | None:
     """The user with this e-mail (any case), or None."""
-    return db.session.scalar(
-        sa.select(User).where(sa.func.lower(User.email) == email.strip().lower())
-    )
+    wanted = email.strip().lower()
+    if has_control_chars(wanted):  # never a stored address, and PostgreSQL refuses NUL bytes
+        return None
+    return db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == wanted))
 
 
 def authenticate(email: str, password: str) -> User | None:

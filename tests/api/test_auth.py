@@ -285,3 +285,9 @@ def test_authentication_costs_one_indexed_query(app, client, admin_headers):
     auth = [s for s in statements if "api_tokens" in s or "from users" in s]
     assert len(auth) == 1, auth
     assert "join users" in auth[0] and "token_hash =" in auth[0]
+
+
+def test_token_request_with_control_characters_is_401_not_500(client):
+    for email in ["a\x00b@city.example", "admin@city.example\n"]:
+        response = client.post("/auth/token", json={"email": email, "password": "x" * 12})
+        assert response.status_code == 401, response.get_json()
