@@ -7,21 +7,18 @@ each test run creates its own database there and drops it at the end. With REQUI
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
 from permit_service import create_app
 from permit_service.extensions import db
+from tests.support import own_postgres_database
 
-POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "")
-REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
 BACKENDS = ["sqlite", "postgres"]
 
 
@@ -33,29 +30,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.postgres)
 
 
-def _admin_engine() -> sa.Engine:
-    url = sa.make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+psycopg")
-    return sa.create_engine(url, isolation_level="AUTOCOMMIT")
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test run (dropped afterwards)."""
-    if not POSTGRES_ADMIN_URL:
-        if REQUIRE_POSTGRES:
-            pytest.fail("REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set")
-        pytest.skip("TEST_POSTGRES_URL not set")
-    name = f"permit_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    engine = _admin_engine()
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+psycopg", database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
+    with own_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

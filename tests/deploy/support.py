@@ -12,27 +12,30 @@ import json
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
-REQUIRE_POSTGRES = REQUIRE_SERVICES or os.environ.get("REQUIRE_POSTGRES") == "1"
-
+# Service helpers live in tests/support.py; re-exported for the deploy tests.
+from tests.support import (  # noqa: E402, F401
+    REQUIRE_POSTGRES,
+    REQUIRE_SERVICES,
+    free_port,
+    own_postgres_database,
+    own_redis_db,
+    service_url,
+)
 
 # --- the deploy files -------------------------------------------------------------------------
 
@@ -118,75 +121,6 @@ def exec_form(args: str) -> list[str]:
 
 
 # --- services ---------------------------------------------------------------------------------
-
-
-def _need(var: str, required: bool) -> str:
-    value = os.environ.get(var, "")
-    if not value:
-        if required:
-            pytest.fail(f"{var} is not set but REQUIRE_SERVICES/REQUIRE_POSTGRES demand it")
-        pytest.skip(f"{var} not set")
-    return value
-
-
-@contextlib.contextmanager
-def own_postgres_database() -> Iterator[str]:
-    """A new PostgreSQL database for this test (dropped afterwards); yields its psycopg URL."""
-    admin_url = sa.make_url(_need("TEST_POSTGRES_URL", REQUIRE_POSTGRES)).set(
-        drivername="postgresql+psycopg"
-    )
-    name = f"permit_deploy_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
-
-
-@contextlib.contextmanager
-def own_redis_db() -> Iterator[str]:
-    """An empty Redis database number claimed for this test (flushed afterwards); yields its URL.
-
-    Other test runs on this machine use Redis too: take a database that is empty and mark it
-    with a claim key atomically, so two runs never share one.
-    """
-    import redis
-
-    base = _need("TEST_REDIS_URL", REQUIRE_SERVICES).rstrip("/")
-    base = base.rsplit("/", 1)[0] if base.count("/") > 2 else base  # drop a given /N
-    claim = f"permit_deploy_claim:{os.getpid()}:{uuid.uuid4().hex}"
-    for number in range(15, 0, -1):
-        client = redis.Redis.from_url(f"{base}/{number}")
-        try:
-            if client.dbsize() == 0 and client.set("permit_deploy_claimed", claim, nx=True, ex=900):
-                break
-        finally:
-            client.close()
-    else:
-        pytest.fail("no empty Redis database number left (1-15)")
-    url = f"{base}/{number}"
-    try:
-        yield url
-    finally:
-        client = redis.Redis.from_url(url)
-        try:
-            client.flushdb()
-        finally:
-            client.close()
-
-
-# --- processes --------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def resolve(command: Sequence[str]) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -16,8 +15,9 @@ from typing import TypeVar
 import psutil
 import pytest
 
+from tests.support import free_port, service_url  # noqa: F401 - re-exported for the tests
+
 ROOT = Path(__file__).resolve().parents[2]
-REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 T = TypeVar("T")
 
 # Settings a developer's shell may carry that must not leak into the processes under test.
@@ -40,21 +40,8 @@ def run_id() -> str:
     return f"permit_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
 
-def service_url(variable: str) -> str:
-    """URL of a real service from the environment; skip when unset, fail if REQUIRE_SERVICES=1."""
-    url = os.environ.get(variable, "")
-    if not url:
-        if REQUIRE_SERVICES:
-            pytest.fail(f"REQUIRE_SERVICES=1 but {variable} is not set")
-        pytest.skip(f"{variable} not set")
-    return url
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def process_env(overrides: Mapping[str, str]) -> dict[str, str]:

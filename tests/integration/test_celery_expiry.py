@@ -12,10 +12,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-import redis
 import sqlalchemy as sa
 from flask import Flask
 from kombu import Connection
@@ -32,18 +30,12 @@ from tests.integration.processes import (
     terminate,
     wait_for,
 )
+from tests.support import own_redis_db
 
 pytestmark = pytest.mark.integration
 
 SWEEP_SECONDS, TTL_SECONDS = 1, 2
 CELERY = str(Path(sys.executable).with_name("celery"))
-
-
-def _redis_url(base: str, name: str) -> str:
-    """The Redis URL with a database number other than 0, chosen from this run's name."""
-    parts = urlsplit(base)
-    number = 1 + int(name.rsplit("_", 1)[-1], 16) % 15
-    return urlunsplit(parts._replace(path=f"/{number}"))
 
 
 @pytest.fixture
@@ -54,24 +46,21 @@ def broker(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
         yield {"CELERY_QUEUE": queue}  # CELERY_BROKER_URL unset: the filesystem transport
         return
     if request.param == "redis":
-        url = _redis_url(service_url("TEST_REDIS_URL"), queue)
-    else:
-        url = service_url("TEST_AMQP_URL")
-    with Connection(url, connect_timeout=3) as conn:
-        conn.ensure_connection(max_retries=2)  # a down service fails here, clearly
-    yield {"CELERY_BROKER_URL": url, "CELERY_QUEUE": queue}
-    if request.param == "redis":
-        # kombu keeps Redis bindings in keys named after the queue; a fresh connection does not
-        # know them, so delete this run's keys by name (unique to this run, nothing else's).
-        client = redis.Redis.from_url(url)
-        keys = list(client.scan_iter(match=f"*{queue}*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        with own_redis_db() as url:  # flushed afterwards: nothing of this run stays behind
+            _check_reachable(url)
+            yield {"CELERY_BROKER_URL": url, "CELERY_QUEUE": queue}
         return
+    url = service_url("TEST_AMQP_URL")
+    _check_reachable(url)
+    yield {"CELERY_BROKER_URL": url, "CELERY_QUEUE": queue}
     with Connection(url, connect_timeout=3) as conn:
         conn.default_channel.queue_delete(queue)
         conn.default_channel.exchange_delete(queue)
+
+
+def _check_reachable(url: str) -> None:
+    with Connection(url, connect_timeout=3) as conn:
+        conn.ensure_connection(max_retries=2)  # a down service fails here, clearly
 
 
 def _stored(app: Flask, permit_id: str) -> tuple[str, list[tuple[Any, ...]]]:
