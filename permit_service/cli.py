@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask.cli import with_appcontext
 
 from permit_service.domain import DomainError, PermitStatus
 from permit_service.services import permits as service
@@ -51,6 +52,7 @@ def expire() -> None:
     is_flag=True,
     help="Seed only pending permits whose deadline has passed (for timing the expiry sweep).",
 )
+@with_appcontext
 def seed(count: int, due: bool) -> None:
     """Insert COUNT synthetic permits in bulk, with a progress bar (benchmarks, demos)."""
     mix = {PermitStatus.PENDING: 1.0} if due else None

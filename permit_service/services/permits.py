@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
 from permit_service.domain import (
     Action,
@@ -25,7 +26,7 @@ from permit_service.domain import (
     validate_application,
 )
 from permit_service.extensions import db
-from permit_service.models import Permit, PermitEvent, utcnow
+from permit_service.models import Permit, PermitCount, PermitEvent, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -56,38 +57,50 @@ def apply_for_permit(
     clean = validate_application(name, license_plate, address, email)
     plate = str(clean["license_plate"])
     key = plate_key(plate)
-    now = utcnow()
-    # A pending permit past its deadline is expired already: make it so, so the plate is free.
-    _expire_where(sa.and_(P.plate_key == key), now)
-    permit = Permit(
-        id=str(uuid.uuid4()),
-        name=clean["name"],
-        license_plate=plate,
-        plate_key=key,
-        address=clean["address"],
-        email=clean["email"],
-        status=PermitStatus.PENDING.value,
-        created_at=now,
-        updated_at=now,
-        expires_at=now + timedelta(seconds=current_app.config["PENDING_TTL_SECONDS"]),
-    )
+    ttl = timedelta(seconds=current_app.config["PENDING_TTL_SECONDS"])
+    for attempt in range(2):
+        now = utcnow()
+        values = {
+            "id": str(uuid.uuid4()),
+            "name": clean["name"],
+            "license_plate": plate,
+            "plate_key": key,
+            "address": clean["address"],
+            "email": clean["email"],
+            "status": PermitStatus.PENDING.value,
+            "created_at": now,
+            "updated_at": now,
+            "expires_at": now + ttl,
+        }
+        event = {
+            "permit_id": values["id"],
+            "from_status": None,
+            "to_status": PermitStatus.PENDING.value,
+            "actor": APPLICANT_ACTOR,
+            "reason": None,
+            "created_at": now,
+        }
+        try:
+            # Two INSERTs and the commit back to back: SQLite's one write lock is held briefly.
+            db.session.execute(sa.insert(Permit.__table__), values)
+            db.session.execute(sa.insert(E), event)
+            db.session.commit()  # the partial unique index is the final word on "one open permit"
+            break
+        except IntegrityError as exc:
+            db.session.rollback()
+            # The plate's open permit may be pending past its deadline, i.e. expired already:
+            # record that expiry (with its event) and try once more.
+            if attempt == 0 and _expire_where(P.plate_key == key, utcnow()):
+                db.session.commit()
+                continue
+            db.session.rollback()
+            if _has_open_permit(key):
+                raise OpenPermitExists(plate) from exc
+            raise
+    # The row as inserted, made persistent without reading it back.
+    permit = Permit(**values)
+    make_transient_to_detached(permit)
     db.session.add(permit)
-    db.session.add(
-        PermitEvent(
-            permit_id=permit.id,
-            from_status=None,
-            to_status=PermitStatus.PENDING.value,
-            actor=APPLICANT_ACTOR,
-            created_at=now,
-        )
-    )
-    try:
-        db.session.commit()  # the partial unique index is the final word on "one open permit"
-    except IntegrityError as exc:
-        db.session.rollback()
-        if _has_open_permit(key):
-            raise OpenPermitExists(plate) from exc
-        raise
     log.info("permit applied", extra={"permit_id": permit.id})
     return permit
 
@@ -271,27 +284,40 @@ def list_permits(
         if key:
             either.append(Permit.plate_key.startswith(key, autoescape=True))
         conditions.append(sa.or_(*either))
+    narrowed = len(conditions) > (status is not None)  # a plate or search filter too
     where = sa.and_(sa.true(), *conditions)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(Permit).where(where)) or 0
+    offset = (page - 1) * page_size
+    # Deferred join: the page's ids come from an index alone (OFFSET skips index entries, not
+    # rows), then only those rows are read.
+    ids = (
+        sa.select(P.id)
+        .where(where)
+        .order_by(P.created_at.desc(), P.id.desc())
+        .limit(page_size)
+        .offset(offset)
+        .subquery()
+    )
     items = db.session.scalars(
         sa.select(Permit)
-        .where(where)
+        .join(ids, Permit.id == ids.c.id)
         .order_by(Permit.created_at.desc(), Permit.id.desc())
-        .limit(page_size)
-        .offset((page - 1) * page_size)
     ).all()
+    if len(items) < page_size and (items or page == 1):
+        total = offset + len(items)  # the last page tells the total: no count needed
+    elif narrowed:  # a few rows at most: count them
+        total = db.session.scalar(sa.select(sa.func.count()).select_from(Permit).where(where)) or 0
+    else:
+        total = _count_in_status(status, now)
     return Page(items=list(items), total=total)
 
 
 def count_by_status() -> dict[PermitStatus, int]:
     """How many permits are in each effective status (for the review queue's tabs)."""
-    now = utcnow()
-    due = sa.and_(P.status == PermitStatus.PENDING.value, P.expires_at <= now)
-    shown = sa.case((due, PermitStatus.EXPIRED.value), else_=P.status)
-    rows = db.session.execute(sa.select(shown, sa.func.count()).group_by(shown)).all()
-    counts = {s: 0 for s in PermitStatus}
-    for value, count in rows:
-        counts[PermitStatus(value)] = count
+    stored = dict(db.session.execute(sa.select(PermitCount.status, PermitCount.n)).all())
+    due = db.session.scalar(_due_count(utcnow())) or 0
+    counts = {s: int(stored.get(s.value, 0)) for s in PermitStatus}
+    counts[PermitStatus.PENDING] -= due
+    counts[PermitStatus.EXPIRED] += due
     return counts
 
 
@@ -330,6 +356,32 @@ def _parse_id(permit_id: str) -> str:
         return str(uuid.UUID(str(permit_id), version=4))
     except (ValueError, TypeError, AttributeError):
         raise PermitNotFound("No permit with that id.") from None
+
+
+def _due_count(now: datetime) -> sa.Select[tuple[int]]:
+    """Pending permits past their deadline that no sweep has recorded yet (a short index range)."""
+    return (
+        sa.select(sa.func.count())
+        .select_from(Permit)
+        .where(P.status == PermitStatus.PENDING.value, P.expires_at <= now)
+    )
+
+
+def _count_in_status(status: PermitStatus | None, now: datetime) -> int:
+    """Exact number of permits in an effective status (or all), from the trigger-kept counts.
+
+    Reads one row per status plus the due-but-unswept pending permits, instead of counting
+    the whole filtered set: constant cost at any table size.
+    """
+    stored = sa.select(sa.func.coalesce(sa.func.sum(PermitCount.n), 0))
+    if status is not None:
+        stored = stored.where(PermitCount.status == status.value)
+    total = stored.scalar_subquery()
+    if status is PermitStatus.PENDING:
+        total = total - _due_count(now).scalar_subquery()
+    elif status is PermitStatus.EXPIRED:
+        total = total + _due_count(now).scalar_subquery()
+    return int(db.session.scalar(sa.select(total)) or 0)
 
 
 def _has_open_permit(key: str) -> bool:
@@ -420,7 +472,11 @@ def _expire_where(extra: sa.ColumnElement[bool] | None, now: datetime) -> int:
         select = sa.select(
             expired.c.id, *(sa.literal(v, E.c[k].type).label(k) for k, v in event_values.items())
         )
-        result = db.session.execute(sa.insert(E).from_select(["permit_id", *event_values], select))
+        result = db.session.execute(
+            sa.insert(E).from_select(["permit_id", *event_values], select),
+            # The RETURNING inside the CTE makes SQLAlchemy drop the INSERT's row count.
+            execution_options={"preserve_rowcount": True},
+        )
         return result.rowcount
     # SQLite: the first write takes the database's single write lock, so no other writer can
     # change these rows between the two statements of this transaction.
