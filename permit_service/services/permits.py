@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -37,6 +38,8 @@ _CAS_ATTEMPTS = 5
 
 P = Permit.__table__.c
 E = PermitEvent.__table__
+# "Now", bound per call into statements that are built once (functools.cache below).
+_NOW = sa.bindparam("now", type_=P.expires_at.type)
 
 
 @dataclass(frozen=True)
@@ -269,46 +272,70 @@ def list_permits(
 ) -> Page:
     """Permits newest first, filtered by effective status, plate and a name/plate search."""
     now = utcnow()
+    offset = (page - 1) * page_size
+    params: dict[str, Any] = {"now": now, "limit": page_size, "offset": offset}
+    key = plate_key(license_plate) if license_plate else None
+    if key is not None:
+        params["key"] = key
+    term = search.strip() if search else ""
+    extra: list[sa.ColumnElement[bool]] = []
+    if term:
+        # Free-text search (the review queue): built per call, it is not a hot path.
+        escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        either = [sa.func.lower(Permit.name).like(f"%{escaped}%", escape="\\")]
+        if plate_key(term):
+            either.append(Permit.plate_key.startswith(plate_key(term), autoescape=True))
+        extra.append(sa.or_(*either))
+        statement = _page_of(_conditions(status, key is not None) + extra)
+    else:
+        statement = _page_statement(status, key is not None)
+    items = list(db.session.scalars(statement, params).all())
+    if len(items) < page_size and (items or page == 1):
+        total = offset + len(items)  # the last page tells the total: no count needed
+    elif term or key is not None:  # a plate or a search: few rows, count them
+        conditions = _conditions(status, key is not None) + extra
+        count = sa.select(sa.func.count()).select_from(Permit).where(*conditions)
+        total = db.session.scalar(count, params) or 0
+    else:
+        total = _count_in_status(status, now)
+    return Page(items=items, total=total)
+
+
+def _conditions(status: PermitStatus | None, by_plate: bool) -> list[sa.ColumnElement[bool]]:
+    """Filters of the listing with bound parameters :now and :key (values given per call)."""
     conditions: list[sa.ColumnElement[bool]] = []
     if status is not None:
-        conditions.append(status_condition(status, now))
-    if license_plate:
-        conditions.append(Permit.plate_key == plate_key(license_plate))
-    if search and search.strip():
-        term = search.strip()
-        like = (
-            "%" + term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        )
-        key = plate_key(term)
-        either = [sa.func.lower(Permit.name).like(like, escape="\\")]
-        if key:
-            either.append(Permit.plate_key.startswith(key, autoescape=True))
-        conditions.append(sa.or_(*either))
-    narrowed = len(conditions) > (status is not None)  # a plate or search filter too
-    where = sa.and_(sa.true(), *conditions)
-    offset = (page - 1) * page_size
-    # Deferred join: the page's ids come from an index alone (OFFSET skips index entries, not
-    # rows), then only those rows are read.
+        conditions.append(status_condition(status, _NOW))  # type: ignore[arg-type]
+    if by_plate:
+        conditions.append(P.plate_key == sa.bindparam("key", type_=P.plate_key.type))
+    return conditions
+
+
+def _page_of(conditions: list[sa.ColumnElement[bool]]) -> sa.Select[tuple[Permit]]:
+    """Newest first, :limit rows from :offset, as a deferred join.
+
+    The page's ids come from an index alone (OFFSET skips index entries, not rows); only those
+    rows are then read.
+    """
     ids = (
         sa.select(P.id)
-        .where(where)
+        .where(sa.true(), *conditions)
         .order_by(P.created_at.desc(), P.id.desc())
-        .limit(page_size)
-        .offset(offset)
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+        .offset(sa.bindparam("offset", type_=sa.Integer()))
         .subquery()
     )
-    items = db.session.scalars(
+    return (
         sa.select(Permit)
         .join(ids, Permit.id == ids.c.id)
         .order_by(Permit.created_at.desc(), Permit.id.desc())
-    ).all()
-    if len(items) < page_size and (items or page == 1):
-        total = offset + len(items)  # the last page tells the total: no count needed
-    elif narrowed:  # a few rows at most: count them
-        total = db.session.scalar(sa.select(sa.func.count()).select_from(Permit).where(where)) or 0
-    else:
-        total = _count_in_status(status, now)
-    return Page(items=list(items), total=total)
+    )
+
+
+@functools.cache
+def _page_statement(status: PermitStatus | None, by_plate: bool) -> sa.Select[tuple[Permit]]:
+    """The listing statement per filter shape, built once: per request only values are bound."""
+    return _page_of(_conditions(status, by_plate))
 
 
 def count_by_status() -> dict[PermitStatus, int]:
@@ -373,15 +400,20 @@ def _count_in_status(status: PermitStatus | None, now: datetime) -> int:
     Reads one row per status plus the due-but-unswept pending permits, instead of counting
     the whole filtered set: constant cost at any table size.
     """
+    return int(db.session.scalar(_count_statement(status), {"now": now}) or 0)
+
+
+@functools.cache
+def _count_statement(status: PermitStatus | None) -> sa.Select[tuple[int]]:
     stored = sa.select(sa.func.coalesce(sa.func.sum(PermitCount.n), 0))
     if status is not None:
         stored = stored.where(PermitCount.status == status.value)
     total = stored.scalar_subquery()
     if status is PermitStatus.PENDING:
-        total = total - _due_count(now).scalar_subquery()
+        total = total - _due_count(_NOW).scalar_subquery()  # type: ignore[arg-type]
     elif status is PermitStatus.EXPIRED:
-        total = total + _due_count(now).scalar_subquery()
-    return int(db.session.scalar(sa.select(total)) or 0)
+        total = total + _due_count(_NOW).scalar_subquery()  # type: ignore[arg-type]
+    return sa.select(total)
 
 
 def _has_open_permit(key: str) -> bool:

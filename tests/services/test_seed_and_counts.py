@@ -137,3 +137,19 @@ def test_reapplying_after_the_deadline_expires_the_old_application(app_factory):
         history = [e.to_status for e in service.list_events(first["id"])]
         assert history == ["pending", "expired"]
         assert service.get_permit(second["id"]).created_at.tzinfo is not None
+
+
+def test_search_and_plate_filters_count_their_own_rows(app):
+    with app.app_context():
+        service.seed_permits(300, mix={APPROVED: 1.0})
+        # "Resident 1" matches Resident 1, 10-19, 100-199: 111 permits.
+        found = service.list_permits(search="resident 1", page=2, page_size=50)
+        assert (len(found.items), found.total) == (50, 111)
+        assert all("Resident 1" in p.name for p in found.items)
+        by_plate = service.list_permits(license_plate="aaa 00042")
+        assert [p.license_plate for p in by_plate.items] == ["AAA-00042"]
+        assert by_plate.total == 1
+        none = service.list_permits(status=PENDING, license_plate="AAA-00042")
+        assert (none.items, none.total) == ([], 0)
+        like_chars = service.list_permits(search="100%_")
+        assert (like_chars.items, like_chars.total) == ([], 0)
