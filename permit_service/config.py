@@ -73,7 +73,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
     sweep_seconds = _int(env, "EXPIRY_SWEEP_SECONDS", 60)
     cors = [o.strip() for o in (env.get("CORS_ORIGINS") or "").split(",") if o.strip()]
 
-    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    # A SQLite file has no server to drop connections: pinging it costs a statement per request.
+    engine_options: dict[str, Any] = {"pool_pre_ping": not database_url.startswith("sqlite")}
 
     celery: dict[str, Any] = {
         "broker_url": broker_url,
