@@ -164,8 +164,9 @@ def seed_permits(
     now = utcnow()
     year = timedelta(days=365)
     offset = db.session.scalar(sa.select(sa.func.count()).select_from(Permit)) or 0
-    stamp = _seed_stamp(db.session.get_bind().dialect.name)
-    if db.session.get_bind().dialect.name == "sqlite":
+    dialect = db.session.get_bind().dialect.name
+    stamp = _seed_stamp(dialect)
+    if dialect == "sqlite":
         # Index upkeep with random UUID keys thrashes SQLite's 2 MB default page cache.
         db.session.execute(sa.text("PRAGMA cache_size=-262144"))
     # Untyped tables: values are prepared here once, so no per-value type processing.
@@ -228,13 +229,26 @@ def seed_permits(
                         "created_at": updated_s,
                     }
                 )
-        db.session.execute(sa.insert(permits_t), permits)
-        db.session.execute(sa.insert(events_t), events)
+        if dialect == "postgresql":
+            _copy_rows("permits", permits)
+            _copy_rows("permit_events", events)
+        else:
+            db.session.execute(sa.insert(permits_t), permits)
+            db.session.execute(sa.insert(events_t), events)
         db.session.commit()
         done += len(permits)
         if on_batch is not None:
             on_batch(len(permits))
     return count
+
+
+def _copy_rows(table: str, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL's COPY, the fastest bulk load there is (triggers fire as for INSERT)."""
+    columns = list(rows[0])
+    cursor = db.session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
 
 
 def _seed_stamp(dialect: str) -> Callable[[datetime], Any]:
