@@ -763,23 +763,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=3, help="runs per scenario (median reported)")
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--wrk-threads", type=int, default=2)
-    p.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 0) or 0))
-    p.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 1)))
-    p.add_argument("--worker-class", default=os.environ.get("GUNICORN_WORKER_CLASS", "sync"))
+    # gthread keeps connections alive; gunicorn's sync worker closes each one and waits for the
+    # client to hang up, which on this machine halved the service's requests/s (README).
+    p.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 0) or 0),
+                   help="gunicorn workers (default: WEB_CONCURRENCY, else one per CPU)")
+    p.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 4)))
+    p.add_argument("--worker-class", default=os.environ.get("GUNICORN_WORKER_CLASS", "gthread"))
     p.add_argument("--backends", default=None, help="sqlite,postgres (default: what is set up)")
     p.add_argument("--label", default="latest", help="results file name stem")
+    p.add_argument("--combine", nargs="+", metavar="JSON", default=None,
+                   help="only merge earlier result files (e.g. one per backend) into --label")
     p.add_argument("--no-profile", dest="profile", action="store_false",
                    help="skip the py-spy profiles of one gunicorn worker at the main step")
     opts = p.parse_args(argv)
     opts.scales = sorted({int(x) for x in opts.scales.split(",") if x} | {opts.count})
     opts.sweep_sizes = [int(x) for x in opts.sweep_sizes.split(",") if x]
-    opts.workers = opts.workers or (os.cpu_count() or 1) * 2
+    opts.workers = opts.workers or (os.cpu_count() or 1)
     return opts
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run everything, write bench/results/<label>.{json,md,png}."""
     opts = parse_args(argv)
+    if opts.combine:
+        return combine([Path(p) for p in opts.combine], opts.label)
     ensure_wrk()
     pg_url = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_POSTGRES_URL")
     backends = opts.backends.split(",") if opts.backends else ["sqlite"] + (
@@ -810,13 +817,32 @@ def main(argv: list[str] | None = None) -> int:
             report["backends"].append(result)
     report["finished_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     report["wall_seconds"] = round(time.monotonic() - started)
+    write(report, opts.label)
+    log(f"finished in {report['wall_seconds']} s")
+    return 0
+
+
+def write(report: dict[str, Any], label: str) -> None:
+    """bench/results/<label>.json, .md and .png."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / opts.label
+    stem = RESULTS / label
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     stem.with_suffix(".md").write_text(markdown(report))
     chart(report, stem.with_suffix(".png"))
     print(markdown(report))
-    log(f"wrote {stem}.json, .md, .png in {report['wall_seconds']} s")
+    log(f"wrote {stem}.json, .md, .png")
+
+
+def combine(paths: list[Path], label: str) -> int:
+    """One report from several runs with the same options (e.g. one invocation per backend)."""
+    reports = [json.loads(p.read_text()) for p in paths]
+    merged = dict(reports[0])
+    merged["backends"] = [b for r in reports for b in r["backends"]]
+    merged["finished_at"] = max(r["finished_at"] for r in reports)
+    merged["combined_from"] = [p.name for p in paths]
+    for r in reports[1:]:
+        merged["machine"].update({k: v for k, v in r["machine"].items() if k == "postgres"})
+    write(merged, label)
     return 0
 
 
