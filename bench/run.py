@@ -505,16 +505,21 @@ class Bench:
 
     def profile(self, app: Proc, name: str, target: Any) -> dict[str, Any]:
         """Sample one gunicorn worker with py-spy during an extra run; self time by package."""
+        import psutil
+
         workers = app.tree()[1:]
         spy_bin = BIN / "py-spy"
         if not workers or not spy_bin.exists():
             return {}
+        # The worker that has done the most work so far is the one that gets traffic.
+        busiest = max(workers, key=lambda pid: sum(psutil.Process(pid).cpu_times()[:2]))
         raw = RESULTS / f"{self.opts.label}-profile-{self.backend}-{name}.txt"
         RESULTS.mkdir(parents=True, exist_ok=True)
         spy = subprocess.Popen(
-            [str(spy_bin), "record", "--pid", str(workers[0]), "--duration",
+            # --gil: only samples holding the GIL, i.e. where the CPU goes, not socket waits.
+            [str(spy_bin), "record", "--pid", str(busiest), "--duration",
              str(self.opts.duration), "--rate", "250", "--format", "raw", "--output", str(raw),
-             "--nonblocking"],
+             "--nonblocking", "--gil"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         try:
@@ -763,12 +768,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=3, help="runs per scenario (median reported)")
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--wrk-threads", type=int, default=2)
-    # gthread keeps connections alive; gunicorn's sync worker closes each one and waits for the
-    # client to hang up, which on this machine halved the service's requests/s (README).
+    # sync workers, two per CPU: each request on its own connection, so the load spreads over
+    # every worker. gthread's kept-alive connections stay on whichever worker accepted them,
+    # which left one of two workers idle in some runs here (README, Benchmarks).
     p.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 0) or 0),
-                   help="gunicorn workers (default: WEB_CONCURRENCY, else one per CPU)")
-    p.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 4)))
-    p.add_argument("--worker-class", default=os.environ.get("GUNICORN_WORKER_CLASS", "gthread"))
+                   help="gunicorn workers (default: WEB_CONCURRENCY, else two per CPU)")
+    p.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 1)))
+    p.add_argument("--worker-class", default=os.environ.get("GUNICORN_WORKER_CLASS", "sync"))
     p.add_argument("--backends", default=None, help="sqlite,postgres (default: what is set up)")
     p.add_argument("--label", default="latest", help="results file name stem")
     p.add_argument("--combine", nargs="+", metavar="JSON", default=None,
@@ -778,7 +784,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     opts = p.parse_args(argv)
     opts.scales = sorted({int(x) for x in opts.scales.split(",") if x} | {opts.count})
     opts.sweep_sizes = [int(x) for x in opts.sweep_sizes.split(",") if x]
-    opts.workers = opts.workers or (os.cpu_count() or 1)
+    opts.workers = opts.workers or 2 * (os.cpu_count() or 1)
     return opts
 
 
