@@ -532,6 +532,8 @@ class Bench:
         if not raw.exists():
             return {}
         summary = summarise_profile(raw.read_text())
+        # Kept, compressed, next to the results: the evidence behind the summary.
+        subprocess.run(["gzip", "-9f", str(raw)], check=False)
         log(f"{self.backend} profile {name}: " + ", ".join(
             f"{k} {v:.0%}" for k, v in list(summary.items())[:6]))
         return summary
