@@ -220,7 +220,11 @@ class Proc:
         self.logfile = logfile
         self.out = open(logfile, "ab")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=self.out, stderr=subprocess.STDOUT,
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -268,12 +272,18 @@ def gunicorn_cmd(app: str, port: int, settings: dict[str, Any], logdir: Path) ->
     if (ROOT / "gunicorn.conf.py").exists():
         cmd += ["-c", str(ROOT / "gunicorn.conf.py")]
     cmd += [
-        "--bind", f"127.0.0.1:{port}",
-        "--workers", str(settings["workers"]),
-        "--threads", str(settings["threads"]),
-        "--worker-class", settings["worker_class"],
-        "--pythonpath", str(BENCH),
-        "--error-logfile", str(logdir / "gunicorn-error.log"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(settings["workers"]),
+        "--threads",
+        str(settings["threads"]),
+        "--worker-class",
+        settings["worker_class"],
+        "--pythonpath",
+        str(BENCH),
+        "--error-logfile",
+        str(logdir / "gunicorn-error.log"),
         app,
     ]
     return cmd
@@ -320,8 +330,17 @@ def wrk(
     body = (WRK_DIR / script).read_text() if script else ""
     lua.write_text(body + "\n" + (WRK_DIR / "report.lua").read_text())
     cmd = [
-        "wrk", "-t", str(opts.wrk_threads), "-c", str(opts.connections),
-        "-d", f"{max(1, round(duration))}s", "--timeout", "5s", "-s", str(lua),
+        "wrk",
+        "-t",
+        str(opts.wrk_threads),
+        "-c",
+        str(opts.connections),
+        "-d",
+        f"{max(1, round(duration))}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(lua),
     ]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
@@ -394,20 +413,35 @@ class Bench:
         procs: list[Proc] = []
         result: dict[str, Any] = {"gunicorn": settings, "admin_token": bool(token), "steps": []}
         try:
-            app = Proc("app", gunicorn_cmd("wsgi:app", port, settings, self.workdir), env,
-                       self.workdir / "app.log")
+            app = Proc(
+                "app",
+                gunicorn_cmd("wsgi:app", port, settings, self.workdir),
+                env,
+                self.workdir / "app.log",
+            )
             procs.append(app)
             ceiling = Proc(
-                "ceiling", gunicorn_cmd("ceiling:app", ceiling_port, settings, self.workdir),
-                env, self.workdir / "ceiling.log",
+                "ceiling",
+                gunicorn_cmd("ceiling:app", ceiling_port, settings, self.workdir),
+                env,
+                self.workdir / "ceiling.log",
             )
             procs.append(ceiling)
             worker = Proc(
                 "celery",
-                [str(BIN / "celery"), "-A", "celery_app", "worker", "--beat",
-                 "--loglevel", "WARNING", "--schedule",
-                 str(self.workdir / "instance" / "celerybeat-schedule")],
-                env, self.workdir / "celery.log",
+                [
+                    str(BIN / "celery"),
+                    "-A",
+                    "celery_app",
+                    "worker",
+                    "--beat",
+                    "--loglevel",
+                    "WARNING",
+                    "--schedule",
+                    str(self.workdir / "instance" / "celerybeat-schedule"),
+                ],
+                env,
+                self.workdir / "celery.log",
             )
             procs.append(worker)
             base, ceiling_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{ceiling_port}"
@@ -432,8 +466,11 @@ class Bench:
                         for name in ["list_pending", "apply", "by_id"]
                     }
                 result["steps"].append(step)
-            result["rss"] = {"gunicorn": app.peak_rss_mb(), "celery": worker.peak_rss_mb(),
-                             "ceiling": ceiling.peak_rss_mb()}
+            result["rss"] = {
+                "gunicorn": app.peak_rss_mb(),
+                "celery": worker.peak_rss_mb(),
+                "ceiling": ceiling.peak_rss_mb(),
+            }
         finally:
             for proc in reversed(procs):
                 proc.stop()
@@ -517,10 +554,24 @@ class Bench:
         RESULTS.mkdir(parents=True, exist_ok=True)
         spy = subprocess.Popen(
             # --gil: only samples holding the GIL, i.e. where the CPU goes, not socket waits.
-            [str(spy_bin), "record", "--pid", str(busiest), "--duration",
-             str(self.opts.duration), "--rate", "250", "--format", "raw", "--output", str(raw),
-             "--nonblocking", "--gil"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(spy_bin),
+                "record",
+                "--pid",
+                str(busiest),
+                "--duration",
+                str(self.opts.duration),
+                "--rate",
+                "250",
+                "--format",
+                "raw",
+                "--output",
+                str(raw),
+                "--nonblocking",
+                "--gil",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             url, script, args, hdrs = target(name)
@@ -534,8 +585,10 @@ class Bench:
         summary = summarise_profile(raw.read_text())
         # Kept, compressed, next to the results: the evidence behind the summary.
         subprocess.run(["gzip", "-9f", str(raw)], check=False)
-        log(f"{self.backend} profile {name}: " + ", ".join(
-            f"{k} {v:.0%}" for k, v in list(summary.items())[:6]))
+        log(
+            f"{self.backend} profile {name}: "
+            + ", ".join(f"{k} {v:.0%}" for k, v in list(summary.items())[:6])
+        )
         return summary
 
     def sweep(self, count: int, admin_url: str | None) -> dict[str, Any]:
@@ -544,15 +597,20 @@ class Bench:
         with fresh_database(self.backend, self.workdir, admin_url) as url:
             out = subprocess.run(
                 [sys.executable, str(BENCH / "sweep.py"), url, str(count)],
-                cwd=ROOT, capture_output=True, text=True, check=False,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=False,
                 env={k: v for k, v in os.environ.items() if k != "FLASK_DEBUG"},
             )
         line = next((x for x in out.stdout.splitlines() if x.startswith("SWEEP_JSON ")), None)
         if out.returncode != 0 or line is None:
             raise RuntimeError(f"sweep failed: {out.stdout}\n{out.stderr}")
         result = json.loads(line[len("SWEEP_JSON ") :])
-        log(f"{self.backend}: swept {count:,} in {result['seconds']} s, "
-            f"{result['statements']} statements")
+        log(
+            f"{self.backend}: swept {count:,} in {result['seconds']} s, "
+            f"{result['statements']} statements"
+        )
         return result
 
 
@@ -585,7 +643,6 @@ def summarise_profile(collapsed: str) -> dict[str, float]:
         totals[bucket] = totals.get(bucket, 0) + int(count)
     samples = sum(totals.values()) or 1
     return {k: round(v / samples, 3) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
-
 
 
 def main_step(backend: dict[str, Any], count: int) -> dict[str, Any] | None:
@@ -693,10 +750,18 @@ def markdown(report: dict[str, Any]) -> str:
         for name, summary in (step or {}).get("profiles", {}).items():
             if summary:
                 top = ", ".join(f"{k} {v:.0%}" for k, v in list(summary.items())[:7])
-                lines += ["", f"Profile, {b['backend']} {SCENARIOS[name]} (py-spy, one worker, "
-                          f"self time by package): {top}."]
-    lines += ["", "Peak RSS (VmHWM) during the runs:", "", "| backend | process | MB |",
-              "|---|---|---:|"]
+                lines += [
+                    "",
+                    f"Profile, {b['backend']} {SCENARIOS[name]} (py-spy, one worker, "
+                    f"self time by package): {top}.",
+                ]
+    lines += [
+        "",
+        "Peak RSS (VmHWM) during the runs:",
+        "",
+        "| backend | process | MB |",
+        "|---|---|---:|",
+    ]
     for b in report["backends"]:
         rss = b.get("rss", {})
         if rss:
@@ -732,13 +797,22 @@ def chart(report: dict[str, Any], path: Path) -> None:
     axes[0].legend()
     for b in report["backends"]:
         pts = b["list_scaling"]["points"]
-        axes[1].plot([p["permits"] for p in pts], [p["p50_ms"] for p in pts], "o-",
-                     label=f"{b['backend']} p50")
-        axes[1].plot([p["permits"] for p in pts], [p["p99_ms"] for p in pts], "x--",
-                     label=f"{b['backend']} p99")
+        axes[1].plot(
+            [p["permits"] for p in pts],
+            [p["p50_ms"] for p in pts],
+            "o-",
+            label=f"{b['backend']} p50",
+        )
+        axes[1].plot(
+            [p["permits"] for p in pts],
+            [p["p99_ms"] for p in pts],
+            "x--",
+            label=f"{b['backend']} p99",
+        )
         sw = b["sweep"]
-        axes[2].plot([s["due_permits"] for s in sw], [s["seconds"] for s in sw], "o-",
-                     label=b["backend"])
+        axes[2].plot(
+            [s["due_permits"] for s in sw], [s["seconds"] for s in sw], "o-", label=b["backend"]
+        )
     axes[1].set_xscale("log")
     axes[1].set_xlabel("permits in the database")
     axes[1].set_ylabel("latency ms")
@@ -763,8 +837,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; the defaults are the published configuration."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--count", type=int, default=100_000, help="main step: all scenarios here")
-    p.add_argument("--scales", default="1000,10000,100000,1000000",
-                   help="permit counts of the list-scaling steps (must include --count)")
+    p.add_argument(
+        "--scales",
+        default="1000,10000,100000,1000000",
+        help="permit counts of the list-scaling steps (must include --count)",
+    )
     p.add_argument("--sweep-sizes", default="1000,100000,1000000")
     p.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     p.add_argument("--runs", type=int, default=3, help="runs per scenario (median reported)")
@@ -773,16 +850,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # sync workers, two per CPU: each request on its own connection, so the load spreads over
     # every worker. gthread's kept-alive connections stay on whichever worker accepted them,
     # which left one of two workers idle in some runs here (README, Benchmarks).
-    p.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 0) or 0),
-                   help="gunicorn workers (default: WEB_CONCURRENCY, else two per CPU)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY", 0) or 0),
+        help="gunicorn workers (default: WEB_CONCURRENCY, else two per CPU)",
+    )
     p.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 1)))
     p.add_argument("--worker-class", default=os.environ.get("GUNICORN_WORKER_CLASS", "sync"))
     p.add_argument("--backends", default=None, help="sqlite,postgres (default: what is set up)")
     p.add_argument("--label", default="latest", help="results file name stem")
-    p.add_argument("--combine", nargs="+", metavar="JSON", default=None,
-                   help="only merge earlier result files (e.g. one per backend) into --label")
-    p.add_argument("--no-profile", dest="profile", action="store_false",
-                   help="skip the py-spy profiles of one gunicorn worker at the main step")
+    p.add_argument(
+        "--combine",
+        nargs="+",
+        metavar="JSON",
+        default=None,
+        help="only merge earlier result files (e.g. one per backend) into --label",
+    )
+    p.add_argument(
+        "--no-profile",
+        dest="profile",
+        action="store_false",
+        help="skip the py-spy profiles of one gunicorn worker at the main step",
+    )
     opts = p.parse_args(argv)
     opts.scales = sorted({int(x) for x in opts.scales.split(",") if x} | {opts.count})
     opts.sweep_sizes = [int(x) for x in opts.sweep_sizes.split(",") if x]
@@ -797,8 +887,8 @@ def main(argv: list[str] | None = None) -> int:
         return combine([Path(p) for p in opts.combine], opts.label)
     ensure_wrk()
     pg_url = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_POSTGRES_URL")
-    backends = opts.backends.split(",") if opts.backends else ["sqlite"] + (
-        ["postgres"] if pg_url else []
+    backends = (
+        opts.backends.split(",") if opts.backends else ["sqlite"] + (["postgres"] if pg_url else [])
     )
     if "postgres" in backends and not pg_url:
         raise SystemExit("--backends postgres needs BENCH_POSTGRES_URL or TEST_POSTGRES_URL")

@@ -26,7 +26,12 @@ def test_listing_header_and_body_across_pages(client, admin_headers):
     first = client.get("/permits?page_size=2", headers=admin_headers)
     assert first.status_code == 200
     assert json.loads(first.headers["X-Pagination"]) == {
-        "total": 3, "total_pages": 2, "first_page": 1, "last_page": 2, "page": 1, "next_page": 2,
+        "total": 3,
+        "total_pages": 2,
+        "first_page": 1,
+        "last_page": 2,
+        "page": 1,
+        "next_page": 2,
     }
     assert [p["license_plate"] for p in first.get_json()] == ["PAG-2", "PAG-1"]
     second = client.get("/permits?page=2&page_size=2", headers=admin_headers)

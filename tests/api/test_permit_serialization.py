@@ -44,7 +44,12 @@ def test_fast_dump_equals_marshmallow_dump_for_one_and_many():
         assert schema.dump(permit) == Schema.dump(schema, permit)
     assert many.dump(CASES) == Schema.dump(many, CASES)
     assert [p["status"] for p in many.dump(CASES)] == [
-        "pending", "pending", "expired", "approved", "revoked", "expired"
+        "pending",
+        "pending",
+        "expired",
+        "approved",
+        "revoked",
+        "expired",
     ]
 
 

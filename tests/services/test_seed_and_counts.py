@@ -28,9 +28,7 @@ def _totals() -> dict[PermitStatus | None, int]:
 def _truth() -> dict[PermitStatus | None, int]:
     now = utcnow()
     truth: dict[PermitStatus | None, int] = {
-        s: db.session.scalar(
-            sa.select(sa.func.count()).where(service.status_condition(s, now))
-        )
+        s: db.session.scalar(sa.select(sa.func.count()).where(service.status_condition(s, now)))
         for s in PermitStatus
     }
     truth[None] = db.session.scalar(sa.select(sa.func.count()).select_from(Permit))
@@ -86,9 +84,7 @@ def test_list_totals_stay_exact_through_every_change(app_factory):
         service.revoke_permit(ids[2], actor="a@example.org")
         # Two pending permits pass their deadline: expired at once, before any sweep.
         past = utcnow() - timedelta(seconds=1)
-        db.session.execute(
-            sa.update(Permit).where(Permit.id.in_(ids[3:5])).values(expires_at=past)
-        )
+        db.session.execute(sa.update(Permit).where(Permit.id.in_(ids[3:5])).values(expires_at=past))
         db.session.commit()
         expected = {None: 6, PENDING: 1, APPROVED: 1, REVOKED: 2, EXPIRED: 2}
         assert _totals() == _truth() == expected
