@@ -23,6 +23,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@ $(VENV)/.installed
 
+# Plus the benchmark tools (matplotlib, psutil, profilers).
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[bench]'
+	@touch $@ $(VENV)/.installed
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
@@ -46,6 +51,11 @@ run: $(VENV)/.installed $(if $(SECRET_KEY),,.env)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Benchmarks (not tests): see bench/run.py and the README's Benchmarks section. PostgreSQL too
+# when BENCH_POSTGRES_URL (or TEST_POSTGRES_URL) is set. BENCH_ARGS="--scales 1000,100000" etc.
+bench: $(VENV)/.installed-bench
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from permit_service.domain import DomainError
+from permit_service.domain import DomainError, PermitStatus
 from permit_service.models import User
 from permit_service.services import permits as service
-from permit_service.services import tokens, users
+from permit_service.services import seeding, tokens, users
 
 CLI_ACTOR = "cli"
 
@@ -46,6 +46,21 @@ def revoke(permit_id: str, reason: str | None) -> None:
 def expire() -> None:
     """Expire every pending permit past its deadline now; print how many."""
     click.echo(f"expired {service.expire_due_permits()} permit(s)")
+
+
+@permits_cli.command("seed")
+@click.option("--count", default=100_000, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--due",
+    is_flag=True,
+    help="Seed only pending permits whose deadline has passed (for timing the expiry sweep).",
+)
+def seed(count: int, due: bool) -> None:
+    """Insert COUNT synthetic permits in bulk, with a progress bar (benchmarks, demos)."""
+    mix = {PermitStatus.PENDING: 1.0} if due else None
+    with click.progressbar(length=count, label="seeding permits") as bar:
+        seeding.seed_permits(count, mix=mix, due=due, on_batch=bar.update)
+    click.echo(f"seeded {count} permit(s)")
 
 
 # --- users ------------------------------------------------------------------------------------

@@ -117,8 +117,12 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
     sweep_seconds = _int(env, "EXPIRY_SWEEP_SECONDS", 60)
     cors = [o.strip() for o in (env.get("CORS_ORIGINS") or "").split(",") if o.strip()]
 
-    # hide_parameters: database errors must not carry residents' data into logs.
-    engine_options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
+    # hide_parameters: database errors must not carry residents' data into logs. A SQLite file
+    # has no server to drop connections: pinging it would cost a statement per request.
+    engine_options: dict[str, Any] = {
+        "pool_pre_ping": not database_url.startswith("sqlite"),
+        "hide_parameters": True,
+    }
 
     celery: dict[str, Any] = {
         "broker_url": broker_url,

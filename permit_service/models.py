@@ -62,13 +62,14 @@ class Permit(db.Model):
 
     __table_args__ = (
         sa.CheckConstraint(f"status IN ({_STATUSES})", name="status_valid"),
-        # Newest-first listing, overall and per status.
+        # Newest-first listing, overall and per status. expires_at rides along so the
+        # exact-deadline filter and OFFSET are answered from the index alone (migration 0003).
         sa.Index("ix_permits_created_at_id", "created_at", "id"),
-        sa.Index("ix_permits_status_created_at", "status", "created_at", "id"),
+        sa.Index("ix_permits_status_created_at", "status", "created_at", "id", "expires_at"),
         # The sweep and the exact-deadline filters: pending rows by deadline.
         sa.Index("ix_permits_status_expires_at", "status", "expires_at"),
         # Lookup by plate, newest first.
-        sa.Index("ix_permits_plate_key_created_at", "plate_key", "created_at"),
+        sa.Index("ix_permits_plate_key_created_at", "plate_key", "created_at", "id"),
         # At most one open permit per plate, enforced by the database (partial unique index).
         sa.Index(
             "uq_permits_open_plate",
@@ -78,6 +79,15 @@ class Permit(db.Model):
             postgresql_where=sa.text(_OPEN),
         ),
     )
+
+
+class PermitCount(db.Model):
+    """How many permits are in each stored status; kept exact by database triggers (0003)."""
+
+    __tablename__ = "permit_counts"
+
+    status: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(sa.BigInteger)
 
 
 class PermitEvent(db.Model):

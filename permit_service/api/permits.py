@@ -6,8 +6,9 @@ from typing import Any
 
 from flask import url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
+from permit_service.api.blueprint import Blueprint
 from permit_service.api.schemas import (
     PermitApplicationSchema,
     PermitEventSchema,

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
 from permit_service.domain import (
     Action,
@@ -23,7 +27,7 @@ from permit_service.domain import (
     validate_application,
 )
 from permit_service.extensions import db
-from permit_service.models import Permit, PermitEvent, utcnow
+from permit_service.models import Permit, PermitCount, PermitEvent, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,8 @@ _CAS_ATTEMPTS = 5
 
 P = Permit.__table__.c
 E = PermitEvent.__table__
+# "Now", bound per call into statements that are built once (functools.cache below).
+_NOW = sa.bindparam("now", type_=P.expires_at.type)
 
 
 @dataclass(frozen=True)
@@ -54,38 +60,50 @@ def apply_for_permit(
     clean = validate_application(name, license_plate, address, email)
     plate = str(clean["license_plate"])
     key = plate_key(plate)
-    now = utcnow()
-    # A pending permit past its deadline is expired already: make it so, so the plate is free.
-    _expire_where(sa.and_(P.plate_key == key), now)
-    permit = Permit(
-        id=str(uuid.uuid4()),
-        name=clean["name"],
-        license_plate=plate,
-        plate_key=key,
-        address=clean["address"],
-        email=clean["email"],
-        status=PermitStatus.PENDING.value,
-        created_at=now,
-        updated_at=now,
-        expires_at=now + timedelta(seconds=current_app.config["PENDING_TTL_SECONDS"]),
-    )
+    ttl = timedelta(seconds=current_app.config["PENDING_TTL_SECONDS"])
+    for attempt in range(2):
+        now = utcnow()
+        values = {
+            "id": str(uuid.uuid4()),
+            "name": clean["name"],
+            "license_plate": plate,
+            "plate_key": key,
+            "address": clean["address"],
+            "email": clean["email"],
+            "status": PermitStatus.PENDING.value,
+            "created_at": now,
+            "updated_at": now,
+            "expires_at": now + ttl,
+        }
+        event = {
+            "permit_id": values["id"],
+            "from_status": None,
+            "to_status": PermitStatus.PENDING.value,
+            "actor": APPLICANT_ACTOR,
+            "reason": None,
+            "created_at": now,
+        }
+        try:
+            # Two INSERTs and the commit back to back: SQLite's one write lock is held briefly.
+            db.session.execute(sa.insert(Permit.__table__), values)
+            db.session.execute(sa.insert(E), event)
+            db.session.commit()  # the partial unique index is the final word on "one open permit"
+            break
+        except IntegrityError as exc:
+            db.session.rollback()
+            # The plate's open permit may be pending past its deadline, i.e. expired already:
+            # record that expiry (with its event) and try once more.
+            if attempt == 0 and _expire_where(P.plate_key == key, utcnow()):
+                db.session.commit()
+                continue
+            db.session.rollback()
+            if _has_open_permit(key):
+                raise OpenPermitExists(plate) from exc
+            raise
+    # The row as inserted, made persistent without reading it back.
+    permit = Permit(**values)
+    make_transient_to_detached(permit)
     db.session.add(permit)
-    db.session.add(
-        PermitEvent(
-            permit_id=permit.id,
-            from_status=None,
-            to_status=PermitStatus.PENDING.value,
-            actor=APPLICANT_ACTOR,
-            created_at=now,
-        )
-    )
-    try:
-        db.session.commit()  # the partial unique index is the final word on "one open permit"
-    except IntegrityError as exc:
-        db.session.rollback()
-        if _has_open_permit(key):
-            raise OpenPermitExists(plate) from exc
-        raise
     log.info("permit applied", extra={"permit_id": permit.id})
     return permit
 
@@ -129,42 +147,105 @@ def list_permits(
 ) -> Page:
     """Permits newest first, filtered by effective status, plate and a name/plate search."""
     now = utcnow()
-    conditions: list[sa.ColumnElement[bool]] = []
+    offset = (page - 1) * page_size
+    params: dict[str, Any] = {
+        "now": now,
+        "limit": page_size,
+        "offset": offset,
+        "window": offset + page_size,
+    }
+    key = plate_key(license_plate) if license_plate else None
+    if key is not None:
+        params["key"] = key
+    term = search.strip() if search else ""
+    extra = [_search_clause(term)] if term else []
+    if extra:  # free-text search (the review queue): built per call, it is not a hot path
+        statement = _page_of(_branches(status, key is not None, extra))
+    else:
+        statement = _page_statement(status, key is not None)
+    items = list(db.session.scalars(statement, params).all())
+    if len(items) < page_size and (items or page == 1):
+        total = offset + len(items)  # the last page tells the total: no count needed
+    elif term or key is not None:  # a plate or a search: few rows, count them
+        either = [sa.and_(*branch) for branch in _branches(status, key is not None, extra)]
+        count = sa.select(sa.func.count()).select_from(Permit).where(sa.or_(*either))
+        total = db.session.scalar(count, params) or 0
+    else:
+        total = _count_in_status(status, now)
+    return Page(items=items, total=total)
+
+
+def _branches(
+    status: PermitStatus | None, by_plate: bool, extra: list[sa.ColumnElement[bool]]
+) -> list[list[sa.ColumnElement[bool]]]:
+    """Filters of the listing as index ranges whose union is the result.
+
+    Values are bound per call (:now, :key). "Expired" is two ranges, stored-expired and
+    pending-past-deadline: each walks (status, created_at, ...) newest first and stops early,
+    where one OR would sort every expired permit.
+    """
+    common = list(extra)
+    if by_plate:
+        common.append(P.plate_key == sa.bindparam("key", type_=P.plate_key.type))
+    if status is PermitStatus.EXPIRED:
+        due = sa.and_(P.status == PermitStatus.PENDING.value, P.expires_at <= _NOW)
+        return [[P.status == PermitStatus.EXPIRED.value, *common], [due, *common]]
     if status is not None:
-        conditions.append(status_condition(status, now))
-    if license_plate:
-        conditions.append(Permit.plate_key == plate_key(license_plate))
-    if search and search.strip():
-        term = search.strip()
-        like = (
-            "%" + term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        common.append(status_condition(status, _NOW))  # type: ignore[arg-type]
+    return [common]
+
+
+def _search_clause(term: str) -> sa.ColumnElement[bool]:
+    """Name contains the term (any case), or the plate starts with it (any spelling)."""
+    escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    either = [sa.func.lower(Permit.name).like(f"%{escaped}%", escape="\\")]
+    if plate_key(term):
+        either.append(Permit.plate_key.startswith(plate_key(term), autoescape=True))
+    return sa.or_(*either)
+
+
+def _page_of(branches: list[list[sa.ColumnElement[bool]]]) -> sa.Select[tuple[Permit]]:
+    """Newest first, :limit rows from :offset, as a deferred join.
+
+    The page's ids come from an index alone (OFFSET skips index entries, not rows); only those
+    rows are then read. Several branches each contribute their newest :window ids, merged.
+    """
+    newest = (P.created_at.desc(), P.id.desc())
+    limit = sa.bindparam("limit", type_=sa.Integer())
+    offset = sa.bindparam("offset", type_=sa.Integer())
+    if len(branches) == 1:
+        ids = sa.select(P.id).where(sa.true(), *branches[0]).order_by(*newest)
+        ids = ids.limit(limit).offset(offset).subquery()
+    else:
+        window = sa.bindparam("window", type_=sa.Integer())
+        parts = [
+            sa.select(P.id, P.created_at).where(*branch).order_by(*newest).limit(window).subquery()
+            for branch in branches
+        ]
+        merged = sa.union_all(*(sa.select(p.c.id, p.c.created_at) for p in parts)).subquery()
+        ids = (
+            sa.select(merged.c.id)
+            .order_by(merged.c.created_at.desc(), merged.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+            .subquery()
         )
-        key = plate_key(term)
-        either = [sa.func.lower(Permit.name).like(like, escape="\\")]
-        if key:
-            either.append(Permit.plate_key.startswith(key, autoescape=True))
-        conditions.append(sa.or_(*either))
-    where = sa.and_(sa.true(), *conditions)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(Permit).where(where)) or 0
-    items = db.session.scalars(
-        sa.select(Permit)
-        .where(where)
-        .order_by(Permit.created_at.desc(), Permit.id.desc())
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    ).all()
-    return Page(items=list(items), total=total)
+    return sa.select(Permit).join(ids, Permit.id == ids.c.id).order_by(*newest)
+
+
+@functools.cache
+def _page_statement(status: PermitStatus | None, by_plate: bool) -> sa.Select[tuple[Permit]]:
+    """The listing statement per filter shape, built once: per request only values are bound."""
+    return _page_of(_branches(status, by_plate, []))
 
 
 def count_by_status() -> dict[PermitStatus, int]:
     """How many permits are in each effective status (for the review queue's tabs)."""
-    now = utcnow()
-    due = sa.and_(P.status == PermitStatus.PENDING.value, P.expires_at <= now)
-    shown = sa.case((due, PermitStatus.EXPIRED.value), else_=P.status)
-    rows = db.session.execute(sa.select(shown, sa.func.count()).group_by(shown)).all()
-    counts = {s: 0 for s in PermitStatus}
-    for value, count in rows:
-        counts[PermitStatus(value)] = count
+    stored = dict(db.session.execute(sa.select(PermitCount.status, PermitCount.n)).all())
+    due = db.session.scalar(_due_count(utcnow())) or 0
+    counts = {s: int(stored.get(s.value, 0)) for s in PermitStatus}
+    counts[PermitStatus.PENDING] -= due
+    counts[PermitStatus.EXPIRED] += due
     return counts
 
 
@@ -196,47 +277,9 @@ def review_queue(
     page: int = 1,
     page_size: int = 20,
 ) -> QueuePage:
-    """The admin review queue: a page newest first plus per-status counts, in index-sized work.
-
-    Same results as list_permits + count_by_status, but shaped for 100,000s of rows: the tab
-    counts come from one GROUP BY over the (status, expires_at) index, an unsearched tab's total
-    is its count (no second COUNT), and the expired tab reads two index ranges instead of an OR.
-    """
-    now = utcnow()
-    counts = _status_counts(now)
-    term = _search_clause(search)
-    branches = _status_branches(status, now)
-    if term is not None:
-        branches = [sa.and_(branch, term) for branch in branches]
-        total = db.session.scalar(sa.select(sa.func.count()).where(sa.or_(*branches))) or 0
-    else:
-        total = counts[status] if status is not None else sum(counts.values())
-    newest = (P.created_at.desc(), P.id.desc())
-    offset = (page - 1) * page_size
-    if len(branches) == 1:
-        query = sa.select(Permit).where(branches[0])
-        query = query.order_by(Permit.created_at.desc(), Permit.id.desc())
-        items = list(db.session.scalars(query.limit(page_size).offset(offset)))
-        return QueuePage(items=items, total=total, counts=counts)
-    # Each branch walks its own index range newest first and stops after offset + page_size rows.
-    parts = [
-        sa.select(P.id, P.created_at)
-        .where(branch)
-        .order_by(*newest)
-        .limit(offset + page_size)
-        .subquery()
-        for branch in branches
-    ]
-    merged = sa.union_all(*(sa.select(part.c.id, part.c.created_at) for part in parts)).subquery()
-    ids = (
-        sa.select(merged.c.id)
-        .order_by(merged.c.created_at.desc(), merged.c.id.desc())
-        .limit(page_size)
-        .offset(offset)
-    )
-    query = sa.select(Permit).where(Permit.id.in_(ids))
-    items = list(db.session.scalars(query.order_by(Permit.created_at.desc(), Permit.id.desc())))
-    return QueuePage(items=items, total=total, counts=counts)
+    """The admin review queue: one page of list_permits plus the tabs' per-status counts."""
+    found = list_permits(status=status, search=search, page=page, page_size=page_size)
+    return QueuePage(items=found.items, total=found.total, counts=count_by_status())
 
 
 def status_of(permit: Permit, now: datetime | None = None) -> PermitStatus:
@@ -264,43 +307,35 @@ def _parse_id(permit_id: str) -> str:
         raise PermitNotFound("No permit with that id.") from None
 
 
-def _status_counts(now: datetime) -> dict[PermitStatus, int]:
-    """Effective counts per status from one index-only GROUP BY over (status, expires_at)."""
-    due = sa.case((P.expires_at <= now, 1), else_=0)
-    rows = db.session.execute(
-        sa.select(P.status, sa.func.count(), sa.func.sum(due)).group_by(P.status)
-    ).all()
-    counts = {s: 0 for s in PermitStatus}
-    for value, count, overdue in rows:
-        counts[PermitStatus(value)] += count
-        if value == PermitStatus.PENDING.value and overdue:
-            # Pending past the deadline IS expired, sweep or not.
-            counts[PermitStatus.PENDING] -= overdue
-            counts[PermitStatus.EXPIRED] += overdue
-    return counts
+def _due_count(now: datetime) -> sa.Select[tuple[int]]:
+    """Pending permits past their deadline that no sweep has recorded yet (a short index range)."""
+    return (
+        sa.select(sa.func.count())
+        .select_from(Permit)
+        .where(P.status == PermitStatus.PENDING.value, P.expires_at <= now)
+    )
 
 
-def _status_branches(status: PermitStatus | None, now: datetime) -> list[sa.ColumnElement[bool]]:
-    """Conditions whose union is 'effective status is `status`', each one index range."""
-    pending = P.status == PermitStatus.PENDING.value
-    if status is None:
-        return [sa.true()]
-    if status is PermitStatus.EXPIRED:
-        return [P.status == PermitStatus.EXPIRED.value, sa.and_(pending, P.expires_at <= now)]
-    return [status_condition(status, now)]
+def _count_in_status(status: PermitStatus | None, now: datetime) -> int:
+    """Exact number of permits in an effective status (or all), from the trigger-kept counts.
+
+    Reads one row per status plus the due-but-unswept pending permits, instead of counting
+    the whole filtered set: constant cost at any table size.
+    """
+    return int(db.session.scalar(_count_statement(status), {"now": now}) or 0)
 
 
-def _search_clause(search: str | None) -> sa.ColumnElement[bool] | None:
-    """Name contains the term (any case), or the plate starts with it (any spelling)."""
-    if not search or not search.strip():
-        return None
-    term = search.strip()
-    like = "%" + term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    either = [sa.func.lower(Permit.name).like(like, escape="\\")]
-    key = plate_key(term)
-    if key:
-        either.append(Permit.plate_key.startswith(key, autoescape=True))
-    return sa.or_(*either)
+@functools.cache
+def _count_statement(status: PermitStatus | None) -> sa.Select[tuple[int]]:
+    stored = sa.select(sa.func.coalesce(sa.func.sum(PermitCount.n), 0))
+    if status is not None:
+        stored = stored.where(PermitCount.status == status.value)
+    total = stored.scalar_subquery()
+    if status is PermitStatus.PENDING:
+        total = total - _due_count(_NOW).scalar_subquery()  # type: ignore[arg-type]
+    elif status is PermitStatus.EXPIRED:
+        total = total + _due_count(_NOW).scalar_subquery()  # type: ignore[arg-type]
+    return sa.select(total)
 
 
 def _has_open_permit(key: str) -> bool:
@@ -410,9 +445,23 @@ def _expire_where(extra: sa.ColumnElement[bool] | None, now: datetime) -> int:
         P.id, *(sa.literal(v, E.c[k].type).label(k) for k, v in event_values.items())
     ).where(*due)
     db.session.execute(sa.insert(E).from_select(["permit_id", *event_values], select))
-    result = db.session.execute(
+    count = db.session.execute(
         sa.update(Permit.__table__)
         .where(*due)
         .values(status=PermitStatus.EXPIRED.value, updated_at=now)
-    )
-    return result.rowcount
+    ).rowcount
+    if count:
+        # SQLite's count trigger skips expiries (row triggers would cost more than the sweep):
+        # move them here, in one statement of this same transaction.
+        moved = sqlite_insert(PermitCount).values(
+            [
+                {"status": PermitStatus.PENDING.value, "n": -count},
+                {"status": PermitStatus.EXPIRED.value, "n": count},
+            ]
+        )
+        db.session.execute(
+            moved.on_conflict_do_update(
+                index_elements=["status"], set_={"n": PermitCount.n + moved.excluded.n}
+            )
+        )
+    return count

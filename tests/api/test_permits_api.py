@@ -272,3 +272,37 @@ def test_wrong_method_is_405_with_allow(client):
 def test_unknown_list_parameters_are_422(client, admin_headers, query):
     response = client.get(f"/permits?{query}", headers=admin_headers)
     assert response.status_code == 422
+
+
+def test_expired_list_merges_swept_and_unswept_newest_first_across_pages(
+    app, client, admin_headers
+):
+    import sqlalchemy as sa
+
+    from permit_service.extensions import db
+    from permit_service.models import Permit, utcnow
+    from permit_service.services import permits as service
+
+    ids = [apply(client, license_plate=f"EXO-{i}")["id"] for i in range(5)]
+
+    def make_due(chosen: list[str]) -> None:
+        db.session.execute(
+            sa.update(Permit).where(Permit.id.in_(chosen)).values(expires_at=utcnow())
+        )
+        db.session.commit()
+
+    with app.app_context():  # all five past their deadline; two of them swept
+        make_due([ids[0], ids[2]])
+        assert service.expire_due_permits() == 2
+        make_due([ids[1], ids[3], ids[4]])
+        assert service.count_by_status()[service.PermitStatus.EXPIRED] == 5
+    newest_first = ids[::-1]
+    got = []
+    for page in (1, 2, 3):
+        response = client.get(
+            f"/permits?status=expired&page={page}&page_size=2", headers=admin_headers
+        )
+        assert response.status_code == 200
+        got += [p["id"] for p in response.get_json()]
+        assert json.loads(response.headers["X-Pagination"])["total"] == 5
+    assert got == newest_first

@@ -1,0 +1,57 @@
+"""The permit schema's fast `dump` gives exactly what marshmallow's generic dump gives."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from marshmallow import Schema
+
+from permit_service.api.schemas import PermitSchema
+from permit_service.models import Permit, utcnow
+
+
+def _permit(**overrides: object) -> Permit:
+    now = utcnow()
+    values: dict[str, object] = {
+        "id": "6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f",
+        "name": "John Doe",
+        "license_plate": "ABC-123",
+        "plate_key": "ABC123",
+        "address": "123 Main St",
+        "email": "john@example.org",
+        "status": "pending",
+        "created_at": now.replace(microsecond=0),
+        "updated_at": now,
+        "expires_at": now + timedelta(minutes=5),
+    }
+    values.update(overrides)
+    return Permit(**values)
+
+
+CASES = [
+    _permit(),
+    _permit(email=None),
+    _permit(expires_at=utcnow() - timedelta(seconds=1)),  # due: reads as expired
+    _permit(status="approved", expires_at=None),
+    _permit(status="revoked", expires_at=None),
+    _permit(status="expired"),
+]
+
+
+def test_fast_dump_equals_marshmallow_dump_for_one_and_many():
+    schema, many = PermitSchema(), PermitSchema(many=True)
+    for permit in CASES:
+        assert schema.dump(permit) == Schema.dump(schema, permit)
+    assert many.dump(CASES) == Schema.dump(many, CASES)
+    assert [p["status"] for p in many.dump(CASES)] == [
+        "pending",
+        "pending",
+        "expired",
+        "approved",
+        "revoked",
+        "expired",
+    ]
+
+
+def test_fast_dump_lists_exactly_the_documented_fields():
+    assert set(PermitSchema().dump(CASES[0])) == set(PermitSchema().fields)
