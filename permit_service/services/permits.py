@@ -163,7 +163,8 @@ def list_permits(
         statement = _page_of(_branches(status, key is not None, extra))
     else:
         statement = _page_statement(status, key is not None)
-    items = list(db.session.scalars(statement, params).all())
+    # No table holds 2**62 rows: a deeper page is empty, and must not overflow a BIGINT.
+    items = list(db.session.scalars(statement, params)) if params["window"] < 2**62 else []
     if len(items) < page_size and (items or page == 1):
         total = offset + len(items)  # the last page tells the total: no count needed
     elif term or key is not None:  # a plate or a search: few rows, count them
@@ -211,13 +212,13 @@ def _page_of(branches: list[list[sa.ColumnElement[bool]]]) -> sa.Select[tuple[Pe
     rows are then read. Several branches each contribute their newest :window ids, merged.
     """
     newest = (P.created_at.desc(), P.id.desc())
-    limit = sa.bindparam("limit", type_=sa.Integer())
-    offset = sa.bindparam("offset", type_=sa.Integer())
+    limit = sa.bindparam("limit", type_=sa.BigInteger())
+    offset = sa.bindparam("offset", type_=sa.BigInteger())
     if len(branches) == 1:
         ids = sa.select(P.id).where(sa.true(), *branches[0]).order_by(*newest)
         ids = ids.limit(limit).offset(offset).subquery()
     else:
-        window = sa.bindparam("window", type_=sa.Integer())
+        window = sa.bindparam("window", type_=sa.BigInteger())
         parts = [
             sa.select(P.id, P.created_at).where(*branch).order_by(*newest).limit(window).subquery()
             for branch in branches

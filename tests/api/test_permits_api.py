@@ -306,3 +306,11 @@ def test_expired_list_merges_swept_and_unswept_newest_first_across_pages(
         got += [p["id"] for p in response.get_json()]
         assert json.loads(response.headers["X-Pagination"])["total"] == 5
     assert got == newest_first
+
+
+@pytest.mark.parametrize("page", [7_883_587, 2**31, 10**20])
+def test_pages_past_the_end_are_empty_not_errors(client, admin_headers, page):
+    apply(client)
+    response = client.get(f"/permits?page={page}&page_size=409", headers=admin_headers)
+    assert response.status_code == 200 and response.get_json() == []
+    assert json.loads(response.headers["X-Pagination"])["total"] == 1
