@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Flask
@@ -9,6 +10,7 @@ from flask_cors import CORS
 from flask_talisman import Talisman
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from permit_service.errors import API_PREFIXES
 from permit_service.extensions import limiter
 
 # Only the service's own assets. Scripts additionally need the per-request nonce, which only the
@@ -29,8 +31,9 @@ CONTENT_SECURITY_POLICY: dict[str, str] = {
 # element by hash on the /docs page only (a changed bundle only loses the logo's colours).
 SWAGGER_UI_LOGO_STYLE = "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='"
 
-# Routes API clients may call from other origins when CORS_ORIGINS is set (never the web pages).
-API_ROUTES = r"^/(permits|auth|healthz|readyz|openapi\.json)(/.*)?$"
+# Routes API clients may call from other origins when CORS_ORIGINS is set (never the web pages):
+# the same paths that get JSON errors, from the one list of them.
+API_ROUTES = "^(" + "|".join(re.escape(p.rstrip("/")) for p in API_PREFIXES) + ")(/.*)?$"
 
 
 def init_hardening(app: Flask) -> None:

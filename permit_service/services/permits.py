@@ -415,6 +415,9 @@ def _expire_where(extra: sa.ColumnElement[bool] | None, now: datetime) -> int:
         "reason": EXPIRY_REASON,
         "created_at": now,
     }
+    literals = [sa.literal(v, E.c[k].type).label(k) for k, v in event_values.items()]
+    columns = ["permit_id", *event_values]
+    expire = sa.update(Permit.__table__).values(status=PermitStatus.EXPIRED.value, updated_at=now)
     if db.session.get_bind().dialect.name == "postgresql":
         # One statement: the UPDATE's RETURNING feeds the INSERT, so only rows this statement
         # really changed get an event, even when another sweep or an approve runs concurrently.
@@ -426,31 +429,15 @@ def _expire_where(extra: sa.ColumnElement[bool] | None, now: datetime) -> int:
             # its latest version. Narrowed calls touch one row and simply wait for it.
             locked = sa.select(P.id).where(*due).with_for_update(skip_locked=True)
             target.append(P.id.in_(locked))
-        expired = (
-            sa.update(Permit.__table__)
-            .where(*target)
-            .values(status=PermitStatus.EXPIRED.value, updated_at=now)
-            .returning(P.id)
-            .cte("expired")
-        )
-        select = sa.select(
-            expired.c.id, *(sa.literal(v, E.c[k].type).label(k) for k, v in event_values.items())
-        )
-        insert = sa.insert(E).from_select(["permit_id", *event_values], select)
+        expired = expire.where(*target).returning(P.id).cte("expired")
+        insert = sa.insert(E).from_select(columns, sa.select(expired.c.id, *literals))
         # SQLAlchemy only keeps an UPDATE's or DELETE's rowcount unless asked: ask for the INSERT.
         result = db.session.execute(insert.execution_options(preserve_rowcount=True))
         return result.rowcount
     # SQLite: the first write takes the database's single write lock, so no other writer can
     # change these rows between the two statements of this transaction.
-    select = sa.select(
-        P.id, *(sa.literal(v, E.c[k].type).label(k) for k, v in event_values.items())
-    ).where(*due)
-    db.session.execute(sa.insert(E).from_select(["permit_id", *event_values], select))
-    count = db.session.execute(
-        sa.update(Permit.__table__)
-        .where(*due)
-        .values(status=PermitStatus.EXPIRED.value, updated_at=now)
-    ).rowcount
+    db.session.execute(sa.insert(E).from_select(columns, sa.select(P.id, *literals).where(*due)))
+    count = db.session.execute(expire.where(*due)).rowcount
     if count:
         # SQLite's count trigger skips expiries (row triggers would cost more than the sweep):
         # move them here, in one statement of this same transaction.

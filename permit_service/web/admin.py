@@ -23,7 +23,7 @@ from permit_service.web.views import bp, permit_or_404
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 20
-MAX_PAGE = 1_000_000  # keeps OFFSET inside 64 bits whatever the query string says
+MAX_PAGE = 1_000_000  # page numbers shown stay readable whatever the query string says
 SEARCH_MAX = 100
 TAB_NOUNS = {
     "pending": "applications waiting for a decision",
