@@ -24,10 +24,10 @@ def permits_cli() -> None:
 def approve(permit_id: str) -> None:
     """Approve the pending permit PERMIT_ID."""
     try:
-        permit = service.approve_permit(permit_id, actor=CLI_ACTOR)
+        done = service.approve_permit(permit_id, actor=CLI_ACTOR)
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"{permit.id} {service.status_of(permit).value}")
+    click.echo(f"{done.permit.id} {done.after.value}")
 
 
 @permits_cli.command("revoke")
@@ -36,10 +36,10 @@ def approve(permit_id: str) -> None:
 def revoke(permit_id: str, reason: str | None) -> None:
     """Revoke the permit PERMIT_ID."""
     try:
-        permit = service.revoke_permit(permit_id, actor=CLI_ACTOR, reason=reason)
+        done = service.revoke_permit(permit_id, actor=CLI_ACTOR, reason=reason)
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"{permit.id} {service.status_of(permit).value}")
+    click.echo(f"{done.permit.id} {done.after.value}")
 
 
 @permits_cli.command("expire")

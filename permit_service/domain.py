@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -20,17 +22,21 @@ class PermitStatus(StrEnum):
 
 
 class Action(StrEnum):
-    """What an actor can do to a permit."""
+    """What happens to a permit: an actor's decision, or a time event (TIME_EVENTS)."""
 
     APPROVE = "approve"
     REVOKE = "revoke"
-    EXPIRE = "expire"
+    # Time events: nobody asks for them, the clock does (v2 adds validity ends, a place frees).
+    EXPIRE = "expire"  # the pending application's deadline passes
 
+
+TIME_EVENTS: frozenset[Action] = frozenset({Action.EXPIRE})
 
 OPEN_STATUSES: frozenset[PermitStatus] = frozenset({PermitStatus.PENDING, PermitStatus.APPROVED})
 
-# (current status, action) -> next status. Missing pairs are conflicts (409).
-# A pair whose next status equals the current one is an idempotent no-op (200, no event).
+# (current status, action) -> next status: the ONE table every transition goes through, the
+# sweep included. Missing pairs are conflicts (409). A pair whose next status equals the current
+# one is an idempotent no-op (200, no event).
 TRANSITIONS: dict[tuple[PermitStatus, Action], PermitStatus] = {
     (PermitStatus.PENDING, Action.APPROVE): PermitStatus.APPROVED,
     (PermitStatus.PENDING, Action.REVOKE): PermitStatus.REVOKED,
@@ -38,6 +44,22 @@ TRANSITIONS: dict[tuple[PermitStatus, Action], PermitStatus] = {
     (PermitStatus.APPROVED, Action.APPROVE): PermitStatus.APPROVED,
     (PermitStatus.APPROVED, Action.REVOKE): PermitStatus.REVOKED,
     (PermitStatus.REVOKED, Action.REVOKE): PermitStatus.REVOKED,
+}
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A status that time ends: once the permit's `field` is past, `event` happens to it."""
+
+    field: str
+    event: Action
+
+
+# The one place that says when a permit is DUE: in `status`, past its `field`. Being due IS the
+# time event having happened, sweep or not (exact deadlines). v2 adds
+# PermitStatus.APPROVED: Deadline("valid_until", Action.VALIDITY_ENDS).
+DEADLINES: dict[PermitStatus, Deadline] = {
+    PermitStatus.PENDING: Deadline("expires_at", Action.EXPIRE),
 }
 
 
@@ -51,14 +73,49 @@ def is_noop(current: PermitStatus, action: Action) -> bool:
     return TRANSITIONS.get((current, action)) == current
 
 
-def sources_for(action: Action) -> tuple[PermitStatus, ...]:
-    """Statuses from which `action` really changes the permit (the compare-and-set guard)."""
-    return tuple(
-        sorted(
-            (src for (src, act), dst in TRANSITIONS.items() if act is action and dst is not src),
-            key=list(PermitStatus).index,
-        )
+def allowed_actions(status: PermitStatus) -> frozenset[Action]:
+    """Decisions a person can take on a permit in `status` that change it (what pages offer)."""
+    return frozenset(
+        act
+        for (src, act), dst in TRANSITIONS.items()
+        if src is status and dst is not src and act not in TIME_EVENTS
     )
+
+
+def due_transitions() -> list[tuple[PermitStatus, Deadline, PermitStatus]]:
+    """(status, its deadline, status once due) for every status time can end: what sweeps do."""
+    found = []
+    for status, deadline in DEADLINES.items():
+        target = next_status(status, deadline.event)
+        assert target is not None, f"{deadline.event} from {status} is missing from TRANSITIONS"
+        found.append((status, deadline, target))
+    return found
+
+
+class HasStatus(Protocol):
+    """A permit, or a row of one: its stored status and the deadline fields DEADLINES names."""
+
+    status: str
+
+
+def deadline_of(permit: HasStatus) -> datetime | None:
+    """The moment the permit's current status ends by itself, or None."""
+    deadline = DEADLINES.get(PermitStatus(permit.status))
+    return getattr(permit, deadline.field) if deadline is not None else None
+
+
+def effective_status(status: str, deadline: datetime | None, now: datetime) -> PermitStatus:
+    """Status as users must see it: a permit past its status's deadline (deadline_of) is due."""
+    current = PermitStatus(status)
+    rule = DEADLINES.get(current)
+    if rule is not None and deadline is not None and deadline <= now:
+        return TRANSITIONS[(current, rule.event)]
+    return current
+
+
+def status_at(permit: HasStatus, now: datetime) -> PermitStatus:
+    """The permit's effective status at `now` (exact deadlines)."""
+    return effective_status(permit.status, deadline_of(permit), now)
 
 
 class DomainError(Exception):
@@ -80,6 +137,13 @@ class InvalidTransition(DomainError):
         super().__init__(f"Cannot {action.value} a permit that is {current.value}.")
         self.current = current
         self.action = action
+
+
+class ChangedMeanwhile(DomainError):
+    """A compare-and-set kept losing to concurrent changes: the caller may simply try again."""
+
+    def __init__(self) -> None:
+        super().__init__("This permit was changed meanwhile; try again.")
 
 
 class OpenPermitExists(DomainError):
@@ -147,14 +211,6 @@ def normalize_plate(value: str) -> str:
 def plate_key(plate: str) -> str:
     """Canonical form: letters and digits only, so ABC-123, abc 123 and ABC123 are one plate."""
     return "".join(ch for ch in plate.upper() if ch.isascii() and ch.isalnum())
-
-
-def effective_status(status: str, expires_at: datetime | None, now: datetime) -> PermitStatus:
-    """Status as users must see it: a pending permit past its deadline IS expired, sweep or not."""
-    current = PermitStatus(status)
-    if current is PermitStatus.PENDING and expires_at is not None and expires_at <= now:
-        return PermitStatus.EXPIRED
-    return current
 
 
 def normalize_email(value: str) -> str:

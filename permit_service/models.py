@@ -9,13 +9,14 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column
 
+from permit_service import clock
 from permit_service.domain import OPEN_STATUSES, PermitStatus
 from permit_service.extensions import db
 
 
 def utcnow() -> datetime:
-    """Current time, timezone-aware UTC (a callable default, evaluated per row)."""
-    return datetime.now(UTC)
+    """Current time, timezone-aware UTC, from the clock seam (a callable default, per row)."""
+    return clock.now()
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -82,7 +83,11 @@ class Permit(db.Model):
 
 
 class PermitCount(db.Model):
-    """How many permits are in each stored status; kept exact by database triggers (0003)."""
+    """How many permits are in each stored status.
+
+    Kept exact by the service layer alone: every write to `permits` moves these counts in its
+    own transaction through services.lifecycle.move_counts (migration 0004 dropped the triggers).
+    """
 
     __tablename__ = "permit_counts"
 

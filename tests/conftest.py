@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from permit_service import create_app
+from permit_service import clock, create_app
 from permit_service.extensions import db
 from tests.support import own_postgres_database
 
@@ -73,6 +73,14 @@ def _prepare_schema(app: Flask) -> None:
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(table.delete())
         db.session.commit()
+
+
+@pytest.fixture(autouse=True)
+def _real_time_between_tests() -> Iterator[None]:
+    """Tests move the service's clock (permit_service.clock.advance); each starts at real time."""
+    clock.reset()
+    yield
+    clock.reset()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -13,7 +13,8 @@ from permit_service.domain import (
     next_status,
     normalize_plate,
     plate_key,
-    sources_for,
+    allowed_actions,
+    due_transitions,
     validate_application,
 )
 
@@ -54,10 +55,18 @@ def test_repeating_a_decision_is_a_noop(current, action, noop):
     assert is_noop(current, action) is noop
 
 
-def test_sources_are_the_statuses_an_action_really_changes():
-    assert sources_for(Action.APPROVE) == (P,)
-    assert sources_for(Action.REVOKE) == (P, A)
-    assert sources_for(Action.EXPIRE) == (P,)
+@pytest.mark.parametrize(
+    ("status", "offered"),
+    [(P, {Action.APPROVE, Action.REVOKE}), (A, {Action.REVOKE}), (R, set()), (E, set())],
+)
+def test_pages_offer_the_decisions_that_change_the_permit(status, offered):
+    assert allowed_actions(status) == offered
+
+
+def test_time_ends_only_pending_applications_and_they_become_expired():
+    assert [(src, rule.event, dst) for src, rule, dst in due_transitions()] == [
+        (P, Action.EXPIRE, E)
+    ]
 
 
 def test_deadline_is_exact():
@@ -65,6 +74,7 @@ def test_deadline_is_exact():
     assert effective_status("pending", now + timedelta(microseconds=1), now) is P
     assert effective_status("pending", now, now) is E
     assert effective_status("approved", None, now) is A
+    assert effective_status("approved", now, now) is A  # approved has no deadline (v1)
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from permit_service.api.schemas import (
 )
 from permit_service.api.security import admin_required, current_actor
 from permit_service.domain import (
+    ChangedMeanwhile,
     DomainError,
     InvalidTransition,
     OpenPermitExists,
@@ -27,6 +28,7 @@ from permit_service.domain import (
 )
 from permit_service.extensions import apply_limit, limiter
 from permit_service.services import permits as service
+from permit_service.services import queries
 
 blp = Blueprint(
     "permits", __name__, url_prefix="/permits", description="Residential parking permits"
@@ -39,7 +41,7 @@ def fail(exc: DomainError) -> None:
     """Translate a domain error into the API's JSON error answer."""
     if isinstance(exc, PermitNotFound):
         abort(404, message=exc.message)
-    if isinstance(exc, InvalidTransition | OpenPermitExists):
+    if isinstance(exc, InvalidTransition | OpenPermitExists | ChangedMeanwhile):
         abort(409, message=exc.message)
     if isinstance(exc, ValidationFailed):
         abort(422, message=exc.message, errors={"json": exc.errors})
@@ -60,7 +62,7 @@ class Permits(MethodView):
         The returned `id` is the applicant's receipt: anyone holding it can read the permit.
         """
         try:
-            permit = service.apply_for_permit(**data)
+            permit = service.apply_for_permit(**data).permit
         except DomainError as exc:
             fail(exc)
         return permit, 201, {"Location": url_for("permits.Permit", permit_id=permit.id)}
@@ -77,7 +79,7 @@ class Permits(MethodView):
         and by `license_plate` in any spelling. Pagination metadata is in `X-Pagination`.
         """
         status = PermitStatus(args["status"]) if args.get("status") else None
-        page = service.list_permits(
+        page = queries.list_permits(
             status=status,
             license_plate=args.get("license_plate"),
             page=pagination_parameters.page,
@@ -94,7 +96,7 @@ class Permit(MethodView):
     def get(self, permit_id: str) -> Any:
         """Read one permit by its id (the applicant's receipt)."""
         try:
-            return service.get_permit(permit_id)
+            return queries.get_permit(permit_id)
         except DomainError as exc:
             fail(exc)
 
@@ -109,7 +111,7 @@ class PermitApproval(MethodView):
     def post(self, permit_id: str) -> Any:
         """Approve a pending permit (admins). Approving an approved permit changes nothing."""
         try:
-            return service.approve_permit(permit_id, actor=current_actor())
+            return service.approve_permit(permit_id, actor=current_actor()).permit
         except DomainError as exc:
             fail(exc)
 
@@ -130,7 +132,7 @@ class PermitRevocation(MethodView):
         try:
             permit = service.revoke_permit(
                 permit_id, actor=current_actor(), reason=(data or {}).get("reason")
-            )
+            ).permit
         except DomainError as exc:
             fail(exc)
         return permit
@@ -145,6 +147,6 @@ class PermitEvents(MethodView):
     def get(self, permit_id: str) -> Any:
         """The permit's history, oldest first: who changed its status, when and why."""
         try:
-            return service.list_events(permit_id)
+            return queries.list_events(permit_id)
         except DomainError as exc:
             fail(exc)

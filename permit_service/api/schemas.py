@@ -23,7 +23,7 @@ from permit_service.domain import (
     validate_application,
 )
 from permit_service.models import utcnow
-from permit_service.services.permits import status_of
+from permit_service.services.queries import status_of
 
 
 def _iso(value: datetime | None) -> str | None:

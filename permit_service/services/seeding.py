@@ -1,7 +1,7 @@
 """Bulk seeding of synthetic permits, for benchmarks and demos (`flask permits seed`).
 
 It writes rows directly, set-based (COPY on PostgreSQL), for speed: never use it on live data.
-The permit_counts triggers keep the per-status counts exact as it inserts.
+Each batch moves permit_counts in its own transaction (services.lifecycle.move_counts).
 """
 
 from __future__ import annotations
@@ -17,7 +17,13 @@ from flask import current_app
 from permit_service.domain import PermitStatus
 from permit_service.extensions import db
 from permit_service.models import Permit, PermitEvent, utcnow
-from permit_service.services.permits import APPLICANT_ACTOR, EXPIRY_REASON, SYSTEM_ACTOR
+from permit_service.services.lifecycle import (
+    APPLICANT_ACTOR,
+    EXPIRY_REASON,
+    SYSTEM_ACTOR,
+    event_values,
+    move_counts,
+)
 
 E = PermitEvent.__table__
 
@@ -72,6 +78,7 @@ def seed_permits(
     while done < count:
         permits: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
+        moved = dict.fromkeys(PermitStatus, 0)
         for i in range(done, min(count, done + batch_size)):
             n = offset + i
             status = pattern[i % len(pattern)]
@@ -103,34 +110,22 @@ def seed_permits(
                     "expires_at": expires,
                 }
             )
-            events.append(
-                {
-                    "permit_id": pid,
-                    "from_status": None,
-                    "to_status": PermitStatus.PENDING.value,
-                    "actor": APPLICANT_ACTOR,
-                    "reason": None,
-                    "created_at": created_s,
-                }
-            )
+            applied = event_values(None, PermitStatus.PENDING, APPLICANT_ACTOR, None, created_s)
+            events.append({"permit_id": pid, **applied})
+            moved[status] += 1
             if status is not PermitStatus.PENDING:
                 expired = status is PermitStatus.EXPIRED
-                events.append(
-                    {
-                        "permit_id": pid,
-                        "from_status": PermitStatus.PENDING.value,
-                        "to_status": status.value,
-                        "actor": SYSTEM_ACTOR if expired else "seed",
-                        "reason": EXPIRY_REASON if expired else None,
-                        "created_at": updated_s,
-                    }
-                )
+                actor = SYSTEM_ACTOR if expired else "seed"
+                reason = EXPIRY_REASON if expired else None
+                decided = event_values(PermitStatus.PENDING, status, actor, reason, updated_s)
+                events.append({"permit_id": pid, **decided})
         if dialect == "postgresql":
             _copy_rows("permits", permits)
             _copy_rows("permit_events", events)
         else:
             db.session.execute(sa.insert(permits_t), permits)
             db.session.execute(sa.insert(events_t), events)
+        move_counts(moved)
         db.session.commit()
         done += len(permits)
         if on_batch is not None:

@@ -11,10 +11,11 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import HTTPException
 
-from permit_service.domain import Action, InvalidTransition, PermitStatus
+from permit_service.domain import Action, ChangedMeanwhile, InvalidTransition, PermitStatus
 from permit_service.extensions import limiter, login_limit
 from permit_service.models import Permit, utcnow
 from permit_service.services import permits as service
+from permit_service.services import queries
 from permit_service.services.users import authenticate
 from permit_service.web import helpers
 from permit_service.web.forms import DecisionForm, LoginForm, RevokeForm
@@ -100,7 +101,7 @@ def queue() -> ResponseReturnValue:
     search = "".join(ch for ch in request.args.get("q", "") if ch.isprintable()).strip()
     search = search[:SEARCH_MAX]
     page_no = min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
-    page = service.review_queue(
+    page = queries.review_queue(
         status=status, search=search or None, page=page_no, page_size=PAGE_SIZE
     )
     return render_template(
@@ -126,8 +127,8 @@ def permit_detail(permit_id: str) -> ResponseReturnValue:
     return render_template(
         "web/permit.html",
         permit=permit,
-        status=service.status_of(permit),
-        events=service.list_events(permit.id),
+        status=queries.status_of(permit),
+        events=queries.list_events(permit.id),
         actor_words=ACTOR_WORDS,
         now=utcnow(),
         here=url_for("web.permit_detail", permit_id=permit.id),
@@ -159,18 +160,19 @@ def _decide(permit_id: str, action: Action, form: DecisionForm) -> ResponseRetur
             for message in messages:
                 flash(f"{permit.license_plate} was not revoked: {message}", "error")
         return redirect(back, 303)
-    before = service.status_of(permit)
     try:
         if action is Action.APPROVE:
-            service.approve_permit(permit.id, actor=current_user.email)
+            done = service.approve_permit(permit.id, actor=current_user.email)
         else:
             text = form.reason.data if isinstance(form, RevokeForm) else None
             reason = (text or "").strip() or None
-            service.revoke_permit(permit.id, actor=current_user.email, reason=reason)
+            done = service.revoke_permit(permit.id, actor=current_user.email, reason=reason)
     except InvalidTransition as exc:
         flash(_conflict_message(permit, exc), "error")
+    except ChangedMeanwhile as exc:
+        flash(f"{_label(permit)}: {exc.message}", "error")
     else:
-        flash(_done_message(permit, action, before), "success")
+        flash(_done_message(done.permit, action, done.changed), "success")
     return redirect(back, 303)
 
 
@@ -178,12 +180,12 @@ def _label(permit: Permit) -> str:
     return f"{permit.license_plate} ({permit.name})"
 
 
-def _done_message(permit: Permit, action: Action, before: PermitStatus) -> str:
+def _done_message(permit: Permit, action: Action, changed: bool) -> str:
     if action is Action.APPROVE:
-        if before is PermitStatus.APPROVED:
+        if not changed:
             return f"{_label(permit)} was already approved; nothing changed."
         return f"Approved {_label(permit)}."
-    if before is PermitStatus.REVOKED:
+    if not changed:
         return f"{_label(permit)} was already revoked; nothing changed."
     return f"Revoked {_label(permit)}."
 

@@ -6,10 +6,18 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
-from permit_service.domain import OpenPermitExists, PermitNotFound, PermitStatus, ValidationFailed
+from permit_service.domain import (
+    ChangedMeanwhile,
+    OpenPermitExists,
+    PermitNotFound,
+    PermitStatus,
+    ValidationFailed,
+    allowed_actions,
+)
 from permit_service.extensions import apply_limit, limiter
 from permit_service.models import Permit, utcnow
 from permit_service.services import permits as service
+from permit_service.services import queries
 from permit_service.web import helpers
 from permit_service.web.forms import PermitApplicationForm
 
@@ -27,7 +35,8 @@ STATUS_WORDS = {
 def _template_helpers() -> dict[str, object]:
     return {
         "status_words": STATUS_WORDS,
-        "status_of": service.status_of,
+        "status_of": queries.status_of,
+        "allowed_actions": allowed_actions,
         "clock_time": helpers.clock_time,
         "full_time": helpers.full_time,
         "relative_time": helpers.relative_time,
@@ -44,7 +53,7 @@ def _no_store(response: Response) -> Response:
 def permit_or_404(permit_id: str) -> Permit:
     """The permit, or an HTML 404 page."""
     try:
-        return service.get_permit(permit_id)
+        return queries.get_permit(permit_id)
     except PermitNotFound:
         abort(404)
 
@@ -65,12 +74,15 @@ def index() -> ResponseReturnValue:
                 license_plate=form.license_plate.data,
                 address=form.address.data,
                 email=form.email.data or None,
-            )
+            ).permit
         except OpenPermitExists as exc:
             form.license_plate.errors.append(
                 f"{exc.message} Check the receipt of that application instead. If it expires or "
                 "is revoked, you can apply again."
             )
+            code = 409
+        except ChangedMeanwhile as exc:
+            form.license_plate.errors.append(exc.message)
             code = 409
         except ValidationFailed as exc:
             for field, messages in exc.errors.items():
@@ -89,11 +101,8 @@ def index() -> ResponseReturnValue:
 def application(permit_id: str) -> ResponseReturnValue:
     """The resident's receipt: status in words, the deadline while pending, what happens next."""
     permit = permit_or_404(permit_id)
-    status = service.status_of(permit)
-    reason = None
-    if status is PermitStatus.REVOKED:
-        revocations = [e for e in service.list_events(permit.id) if e.to_status == "revoked"]
-        reason = revocations[-1].reason if revocations else None
+    status = queries.status_of(permit)
+    reason = queries.revocation_reason(permit.id) if status is PermitStatus.REVOKED else None
     return render_template(
         "web/receipt.html",
         permit=permit,

@@ -295,7 +295,7 @@ def test_expired_list_merges_swept_and_unswept_newest_first_across_pages(
         make_due([ids[0], ids[2]])
         assert service.expire_due_permits() == 2
         make_due([ids[1], ids[3], ids[4]])
-        assert service.count_by_status()[service.PermitStatus.EXPIRED] == 5
+        assert queries.count_by_status()[service.PermitStatus.EXPIRED] == 5
     newest_first = ids[::-1]
     got = []
     for page in (1, 2, 3):

@@ -8,6 +8,7 @@ import time
 from playwright.sync_api import Browser, Page, expect
 
 from permit_service.services import permits as service
+from permit_service.services import queries
 from tests.e2e.conftest import ADMIN, VIEWER, LiveServer, check_accessibility
 
 
@@ -189,7 +190,7 @@ def test_pending_permit_past_its_deadline_is_expired_and_cannot_be_approved(
     sign_in(page, live)
     [permit_id] = seed(live, ("Eva Late", "EV-303", "7 Clock Lane, Springfield"))
     with live.app.app_context():
-        deadline = service.get_permit(permit_id).expires_at.timestamp()
+        deadline = queries.get_permit(permit_id).expires_at.timestamp()
     page.goto(live("/admin/permits"))
     approve = page.get_by_role("button", name="Approve EV-303")
     expect(approve).to_be_visible()  # still pending when the page was drawn
@@ -206,7 +207,7 @@ def test_pending_permit_past_its_deadline_is_expired_and_cannot_be_approved(
     expect(page.locator(".status-line")).to_have_text("Status: Expired")
     check_accessibility(page)
     with live.app.app_context():
-        assert service.status_of(service.get_permit(permit_id)).value == "expired"
+        assert queries.status_of(queries.get_permit(permit_id)).value == "expired"
 
 
 def test_phone_sized_pages(page: Page, live: LiveServer, shoot):

@@ -16,7 +16,7 @@ from permit_service.services import permits as service
 def _apply(app: Flask, plate: str, ttl: int = 300) -> Permit:
     """Apply through the service with a given TTL (the setting in force when applying counts)."""
     app.config["PENDING_TTL_SECONDS"] = ttl
-    return service.apply_for_permit("Jane Roe", plate, "1 Elm St")
+    return service.apply_for_permit("Jane Roe", plate, "1 Elm St").permit
 
 
 def _stored_status(permit_id: str) -> str:
@@ -37,8 +37,12 @@ def test_sweep_expires_exactly_the_due_pending_permits(app: Flask) -> None:
     with app.app_context():
         due = [_apply(app, "DUE-1", ttl=60), _apply(app, "DUE-2", ttl=60)]
         later = _apply(app, "LATER-1", ttl=3600)
-        approved = service.approve_permit(_apply(app, "APP-1", ttl=60).id, actor="a@example.org")
-        revoked = service.revoke_permit(_apply(app, "REV-1", ttl=60).id, actor="a@example.org")
+        approved = service.approve_permit(
+            _apply(app, "APP-1", ttl=60).id, actor="a@example.org"
+        ).permit
+        revoked = service.revoke_permit(
+            _apply(app, "REV-1", ttl=60).id, actor="a@example.org"
+        ).permit
         cutoff = max(p.expires_at for p in due)
         ids = {p.id: p.id for p in [*due, later, approved, revoked]}  # plain ids: no stale ORM
         db.session.remove()
@@ -127,7 +131,7 @@ def test_cli_expire_sweeps_now_and_prints_how_many(app_factory: Any) -> None:
     app = app_factory(PENDING_TTL_SECONDS=0)
     runner = app.test_cli_runner()
     with app.app_context():
-        permit_id = service.apply_for_permit("Jane Roe", "CLI-1", "1 Elm St").id
+        permit_id = service.apply_for_permit("Jane Roe", "CLI-1", "1 Elm St").permit.id
         db.session.remove()
 
     result = runner.invoke(args=["permits", "expire"])

@@ -6,6 +6,7 @@ import re
 from urllib.parse import quote
 
 from permit_service.services import permits as service
+from permit_service.services import queries
 from tests.web.conftest import ADMIN, VIEWER, apply_web, backdate_deadline, login, text, title
 
 
@@ -237,7 +238,7 @@ def test_viewer_sees_the_queue_but_cannot_decide(app, admin_client, viewer_clien
         assert response.mimetype == "text/html"
         assert "Your account can look at permits but not decide them." in text(response)
     with app.app_context():
-        assert service.status_of(service.get_permit(permit_id)).value == "pending"
+        assert queries.status_of(queries.get_permit(permit_id)).value == "pending"
 
 
 def test_unknown_permit_is_an_html_404_for_staff(admin_client):

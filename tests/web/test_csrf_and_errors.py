@@ -7,6 +7,7 @@ import re
 import pytest
 
 from permit_service.services import permits as service
+from permit_service.services import queries
 from tests.web.conftest import ADMIN, FORM, add_user, text, title
 
 
@@ -36,7 +37,7 @@ def test_application_without_csrf_token_is_refused_with_an_html_400(csrf_app):
     assert "The CSRF token is missing." in page
     assert "Go back, reload the page and try again." in page
     with csrf_app.app_context():
-        assert service.list_permits().total == 0
+        assert queries.list_permits().total == 0
 
 
 def test_application_with_csrf_token_goes_through(csrf_app):
@@ -59,7 +60,7 @@ def test_sign_in_decisions_and_sign_out_need_the_token(csrf_app):
         assert response.status_code == 400, action
         assert "The CSRF token is missing." in text(response)
     with csrf_app.app_context():
-        assert service.status_of(service.get_permit(permit.id)).value == "pending"
+        assert queries.status_of(queries.get_permit(permit.id)).value == "pending"
 
     queue_token = _token(client, "/admin/permits")
     response = client.post(f"/admin/permits/{permit.id}/approve", data={"csrf_token": queue_token})

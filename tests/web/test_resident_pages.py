@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from permit_service.services import permits as service
+from permit_service.services import queries
 from tests.web.conftest import apply_web, backdate_deadline, text, title
 
 
@@ -41,7 +42,7 @@ def test_applying_redirects_to_a_receipt_with_deadline_and_reference(app, client
     assert "Your application was received" in page  # the flash message
     assert "Status: Waiting for a decision" in page
     with app.app_context():
-        permit = service.get_permit(permit_id)
+        permit = queries.get_permit(permit_id)
         deadline = permit.expires_at.strftime("%H:%M UTC")
     assert f"A permit officer will decide by {deadline} (in 5 minutes)" in page
     assert permit_id in page and "Keep this reference" in page
