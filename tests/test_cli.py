@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from permit_service import clock
 from tests.conftest import apply
 
 
@@ -26,13 +27,11 @@ def test_cli_conflicts_and_unknown_ids_fail_with_a_message(client, runner):
 
 
 def test_cli_expire_prints_how_many(app_factory):
-    import time
-
     app = app_factory(PENDING_TTL_SECONDS=1)
     client = app.test_client()
     apply(client, license_plate="EX-1")
     apply(client, license_plate="EX-2")
-    time.sleep(1.1)
+    clock.advance(1.1)
     result = app.test_cli_runner().invoke(args=["permits", "expire"])
     assert result.exit_code == 0 and "expired 2 permit(s)" in result.output
     again = app.test_cli_runner().invoke(args=["permits", "expire"])

@@ -8,13 +8,13 @@ from permit_service.domain import (
     Action,
     PermitStatus,
     ValidationFailed,
+    allowed_actions,
+    due_transitions,
     effective_status,
     is_noop,
     next_status,
     normalize_plate,
     plate_key,
-    allowed_actions,
-    due_transitions,
     validate_application,
 )
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import timedelta
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
+from permit_service import clock
 from permit_service.extensions import db
-from permit_service.models import Permit, User, utcnow
+from permit_service.models import User
 from permit_service.services.users import PASSWORD_METHOD
 
 ADMIN = ("admin@example.test", "admin-password-42")
@@ -73,15 +72,9 @@ def apply_web(client: FlaskClient, **fields: str) -> str:
     return match.group(1)
 
 
-def backdate_deadline(app: Flask, permit_id: str) -> None:
-    """Move a pending permit's deadline into the past, as if the TTL had run out."""
-    with app.app_context():
-        db.session.execute(
-            sa.update(Permit)
-            .where(Permit.id == permit_id)
-            .values(expires_at=utcnow() - timedelta(seconds=1))
-        )
-        db.session.commit()
+def let_deadline_pass(app: Flask) -> None:
+    """Move the service's clock past the pending TTL: every pending application is now due."""
+    clock.advance(app.config["PENDING_TTL_SECONDS"] + 1)
 
 
 def text(response: Any) -> str:

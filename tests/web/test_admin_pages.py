@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from permit_service.services import permits as service
 from permit_service.services import queries
-from tests.web.conftest import ADMIN, VIEWER, apply_web, backdate_deadline, login, text, title
+from tests.web.conftest import ADMIN, VIEWER, apply_web, let_deadline_pass, login, text, title
 
 
 def test_staff_pages_redirect_to_sign_in_when_signed_out(client, staff):
@@ -193,7 +193,7 @@ def test_revoke_with_reason_shows_in_history(admin_client):
 
 def test_decisions_after_the_deadline_explain_the_expiry(app, admin_client):
     permit_id = apply_web(admin_client, license_plate="EX-1", name="Eve Late")
-    backdate_deadline(app, permit_id)
+    let_deadline_pass(app)
     response = admin_client.post(
         f"/admin/permits/{permit_id}/approve", data={"next": "/admin/permits"}
     )

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from permit_service.services import permits as service
 from permit_service.services import queries
+from tests import factories
 from tests.web.conftest import ADMIN, FORM, add_user, text, title
 
 
@@ -54,7 +54,7 @@ def test_sign_in_decisions_and_sign_out_need_the_token(csrf_app):
     assert client.post("/admin/login", data={**creds, "csrf_token": token}).status_code == 303
 
     with csrf_app.app_context():
-        permit = service.apply_for_permit("Jane Roe", "CS-1", "1 Elm St")
+        permit = factories.make_permit(plate="CS-1")
     for action in ("approve", "revoke"):
         response = client.post(f"/admin/permits/{permit.id}/{action}")
         assert response.status_code == 400, action

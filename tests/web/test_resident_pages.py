@@ -6,7 +6,7 @@ import re
 
 from permit_service.services import permits as service
 from permit_service.services import queries
-from tests.web.conftest import apply_web, backdate_deadline, text, title
+from tests.web.conftest import apply_web, let_deadline_pass, text, title
 
 
 def test_start_page_explains_the_service_and_shows_the_form(client):
@@ -124,7 +124,7 @@ def test_receipt_of_a_revoked_permit_shows_the_reason(app, client):
 
 def test_receipt_after_the_deadline_says_expired_before_any_sweep(app, client):
     permit_id = apply_web(client)
-    backdate_deadline(app, permit_id)
+    let_deadline_pass(app)
     response = client.get(f"/applications/{permit_id}")
     page = text(response)
     assert "Status: Expired" in page
