@@ -47,8 +47,12 @@ NOW = sa.bindparam("now", type_=P.expires_at.type)
 
 def due(status: PermitStatus, now: Any = NOW) -> sa.ColumnElement[bool]:
     """Permits stored in `status` whose deadline for that status has passed (an index range)."""
-    rule = DEADLINES[status]
-    return sa.and_(P.status == status.value, P[rule.field] <= now)
+    return sa.and_(P.status == status.value, P[DEADLINES[status].field] <= now)
+
+
+def before_deadline(status: PermitStatus, now: Any = NOW) -> sa.ColumnElement[bool]:
+    """The complement of `due` for a permit stored in `status`: its deadline is still ahead."""
+    return P[DEADLINES[status].field] > now
 
 
 def status_branches(status: PermitStatus, now: Any = NOW) -> list[sa.ColumnElement[bool]]:
@@ -58,7 +62,7 @@ def status_branches(status: PermitStatus, now: Any = NOW) -> list[sa.ColumnEleme
     """
     stored = P.status == status.value
     if status in DEADLINES:
-        stored = sa.and_(stored, P[DEADLINES[status].field] > now)
+        stored = sa.and_(stored, before_deadline(status, now))
     return [stored] + [due(src, now) for src, _, dst in due_transitions() if dst is status]
 
 

@@ -36,6 +36,7 @@ from permit_service.services.lifecycle import (
     EXPIRY_REASON,
     SYSTEM_ACTOR,
     P,
+    before_deadline,
     move_counts,
     open_condition,
     parse_id,
@@ -171,7 +172,7 @@ def _transition(permit_id: str, action: Action, actor: str, reason: str | None) 
             return Outcome(_fresh(pid), current, current)
         guard = [P.id == pid, P.status == current.value]
         if current in DEADLINES:  # still before its deadline when the write lands
-            guard.append(P[DEADLINES[current].field] > now)
+            guard.append(before_deadline(current, now))
         changed = db.session.execute(
             sa.update(Permit.__table__)
             .where(*guard)
