@@ -24,7 +24,7 @@ def sign_in(page: Page, live: LiveServer, who: tuple[str, str] = ADMIN) -> None:
 def seed(live: LiveServer, *rows: tuple[str, str, str]) -> list[str]:
     """Applications recorded through the service (as if residents had applied); their ids."""
     with live.app.app_context():
-        return [service.apply_for_permit(name, plate, address).id for name, plate, address in rows]
+        return [service.apply_for_permit(n, p, a).permit.id for n, p, a in rows]
 
 
 def test_resident_applies_and_sees_the_receipt(page: Page, live: LiveServer, shoot, console_errors):
