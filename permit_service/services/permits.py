@@ -24,6 +24,7 @@ from permit_service.domain import (
     OpenPermitExists,
     PermitNotFound,
     PermitStatus,
+    is_noop,
     next_status,
     plate_key,
     status_at,
@@ -167,7 +168,7 @@ def _transition(permit_id: str, action: Action, actor: str, reason: str | None) 
         if target is None:
             db.session.rollback()
             raise InvalidTransition(current, action)
-        if target is current:  # idempotent repeat: 200, nothing recorded
+        if is_noop(current, action):  # idempotent repeat: 200, nothing recorded
             db.session.rollback()
             return Outcome(_fresh(pid), current, current)
         guard = [P.id == pid, P.status == current.value]
