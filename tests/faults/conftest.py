@@ -1,11 +1,11 @@
-"""Fixtures for fault tests: a private PostgreSQL cluster that tests may freeze, and its databases."""
+"""Fault-test fixtures: a private PostgreSQL cluster that tests may freeze, and its databases."""
 
 from __future__ import annotations
 
 import shutil
 import uuid
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
