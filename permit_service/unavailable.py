@@ -24,11 +24,10 @@ def handle_database_unavailable(exc: Exception) -> ResponseReturnValue:
     # The class and the driver's first line say what happened; statements and values stay out.
     reason = str(getattr(exc, "orig", exc) or "").splitlines()[0:1]
     log.warning("database unavailable: %s %s", type(exc).__name__, reason[0] if reason else "")
-    error = ServiceUnavailable(
-        description="The service cannot reach its database right now. Try again in a few seconds.",
-        retry_after=RETRY_AFTER_SECONDS,
-    )
+    message = "The service cannot reach its database right now. Try again in a few seconds."
+    error = ServiceUnavailable(description=message, retry_after=RETRY_AFTER_SECONDS)
     if wants_json():
+        error.data = {"message": message}  # flask-smorest's error body carries `message`
         return handle_http_exception(error)
     # Not the generic error page: its navigation would ask the database who is signed in.
     return (
