@@ -23,8 +23,6 @@ import psutil
 
 from tests.support import free_port
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
 
 def _binary(name: str) -> str:
     """A PostgreSQL server program: on PATH, or from Debian's versioned folder."""
