@@ -14,6 +14,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -94,7 +95,57 @@ class PrivateCluster:
         )
         self.started = True
         atexit.register(self.stop)
+        self._start_reaper()
         return self
+
+    def _start_reaper(self) -> None:
+        """A watchdog process that thaws and stops the cluster if this test process dies.
+
+        atexit does not run when pytest is killed (SIGTERM from a timeout, SIGKILL): without
+        this, a frozen cluster would be left behind.
+        """
+        prefix = ["runuser", "-u", "postgres", "--"] if self._as_postgres else []
+        script = (
+            "import os, shutil, signal, subprocess, sys, time\n"
+            "parent, data, root = int(sys.argv[1]), sys.argv[2], sys.argv[3]\n"
+            "import psutil\n"
+            "def alive(pid):  # a zombie (never reaped on some machines) has ended too\n"
+            "    try:\n"
+            "        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE\n"
+            "    except psutil.Error:\n"
+            "        return False\n"
+            "while os.path.exists(data):\n"
+            "    if not alive(parent):\n"
+            "        break\n"
+            "    time.sleep(1)\n"
+            "else:\n"
+            "    sys.exit(0)\n"
+            "try:\n"
+            "    pid = int(open(os.path.join(data, 'postmaster.pid')).read().split()[0])\n"
+            "    postmaster = psutil.Process(pid)\n"
+            "    for proc in [postmaster, *postmaster.children(recursive=True)]:\n"
+            "        proc.send_signal(signal.SIGCONT)\n"
+            "except (OSError, ValueError, IndexError, psutil.Error):\n"
+            "    pass\n"
+            "subprocess.run(sys.argv[4:] + ['-D', data, '-m', 'immediate', 'stop'], check=False)\n"
+            "shutil.rmtree(root, ignore_errors=True)\n"
+        )
+        subprocess.Popen(  # noqa: S603 - fixed argv
+            [
+                sys.executable,
+                "-c",
+                script,
+                str(os.getpid()),
+                str(self.data),
+                str(self.root),
+                *prefix,
+                _binary("pg_ctl"),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def processes(self) -> list[psutil.Process]:
         """The postmaster and every process it started (backends, checkpointer, ...)."""
