@@ -91,7 +91,10 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
+    # No statement or lock timeout for migrations (a web request's would cut an index build).
+    from permit_service.db_bounds import background
+
+    with background(0), connectable.connect() as connection:
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, abort, request
 
+from permit_service import db_bounds
 from permit_service import extensions as ext
 from permit_service.config import (
     DEFAULT_SECRET_KEY_MARKER,
@@ -24,6 +25,7 @@ from permit_service.logging_setup import (
     init_task_request_ids,
 )
 from permit_service.services.users import load_session_user
+from permit_service.unavailable import register_unavailable_handler
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -45,6 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_unavailable_handler(app)  # database unreachable or too slow: 503, not 500
     register_request_hooks(app)
     register_commands(app)
     return app
@@ -70,7 +73,8 @@ def register_extensions(app: Flask) -> None:
     init_hardening(app)  # security headers, CORS when configured, trusted proxies
     with app.app_context():
         if ext.db.engine.dialect.name == "sqlite":
-            _tune_sqlite(ext.db.engine)
+            _tune_sqlite(ext.db.engine, app.config["DATABASE_LOCK_TIMEOUT"])
+        db_bounds.install(ext.db.engine, app.config)  # timeouts: a hung database hangs no request
 
 
 def register_blueprints(app: Flask) -> None:
@@ -122,15 +126,16 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(users_cli)
 
 
-def _tune_sqlite(engine: Any) -> None:
+def _tune_sqlite(engine: Any, lock_timeout: int) -> None:
     """WAL lets the web, worker and beat processes read while one of them writes."""
     from sqlalchemy import event
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
-        # Web, worker and beat share one file: wait for the writer instead of failing at once.
-        cur.execute("PRAGMA busy_timeout=30000")
+        # Web, worker and beat share one file: wait for the writer instead of failing at once,
+        # but not for long (DATABASE_LOCK_TIMEOUT; the sweep waits longer, db_bounds.background).
+        cur.execute(f"PRAGMA busy_timeout={lock_timeout * 1000}")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
+from permit_service.db_bounds import background
 from permit_service.domain import DomainError, PermitStatus
 from permit_service.models import User
 from permit_service.services import permits as service
@@ -45,7 +47,9 @@ def revoke(permit_id: str, reason: str | None) -> None:
 @permits_cli.command("expire")
 def expire() -> None:
     """Expire every pending permit past its deadline now; print how many."""
-    click.echo(f"expired {service.expire_due_permits()} permit(s)")
+    with background(current_app.config["SWEEP_STATEMENT_TIMEOUT"]):
+        count = service.expire_due_permits()
+    click.echo(f"expired {count} permit(s)")
 
 
 @permits_cli.command("seed")
@@ -58,7 +62,8 @@ def expire() -> None:
 def seed(count: int, due: bool) -> None:
     """Insert COUNT synthetic permits in bulk, with a progress bar (benchmarks, demos)."""
     mix = {PermitStatus.PENDING: 1.0} if due else None
-    with click.progressbar(length=count, label="seeding permits") as bar:
+    # Bulk batches may take longer than a web request may: no statement timeout here.
+    with background(0), click.progressbar(length=count, label="seeding permits") as bar:
         seeding.seed_permits(count, mix=mix, due=due, on_batch=bar.update)
     click.echo(f"seeded {count} permit(s)")
 

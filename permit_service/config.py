@@ -168,6 +168,12 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "PENDING_TTL_SECONDS": _int(env, "PENDING_TTL_SECONDS", 300),
         "EXPIRY_SWEEP_SECONDS": sweep_seconds,
         "TOKEN_TTL_DAYS": _int(env, "TOKEN_TTL_DAYS", 30),
+        # Seconds a web request may wait on the database (db_bounds.py), then 503.
+        "DATABASE_CONNECT_TIMEOUT": _int(env, "DATABASE_CONNECT_TIMEOUT", 3, minimum=2),
+        "DATABASE_STATEMENT_TIMEOUT": _int(env, "DATABASE_STATEMENT_TIMEOUT", 5),
+        "DATABASE_LOCK_TIMEOUT": _int(env, "DATABASE_LOCK_TIMEOUT", 3),
+        # The background sweep's own, longer statement timeout.
+        "SWEEP_STATEMENT_TIMEOUT": _int(env, "SWEEP_STATEMENT_TIMEOUT", 30),
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
         "RATELIMIT_APPLY": env.get("RATELIMIT_APPLY") or "20 per minute",
