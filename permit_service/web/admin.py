@@ -1,4 +1,4 @@
-"""Staff pages: sign-in, the review queue, one permit's history, approve and revoke."""
+"""Staff pages under /admin (blueprint `admin`): sign-in, the queue, history, decisions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,17 @@ import logging
 from math import ceil
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import HTTPException
@@ -18,9 +28,12 @@ from permit_service.services import permits as service
 from permit_service.services.users import authenticate
 from permit_service.web import helpers
 from permit_service.web.forms import DecisionForm, LoginForm, RevokeForm
-from permit_service.web.views import bp, permit_or_404
+from permit_service.web.views import permit_or_404
 
 log = logging.getLogger(__name__)
+
+bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
+bp.after_request(helpers.no_store)
 
 PAGE_SIZE = 20
 MAX_PAGE = 1_000_000  # page numbers shown stay readable whatever the query string says
@@ -35,7 +48,7 @@ TAB_NOUNS = {
 ACTOR_WORDS = {service.APPLICANT_ACTOR: "the resident", service.SYSTEM_ACTOR: "automatic expiry"}
 
 
-@bp.route("/admin/login", methods=["GET", "POST"])
+@bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(login_limit, methods=["POST"])
 def login() -> ResponseReturnValue:
     """Staff sign-in; a failure never tells whether the e-mail address has an account."""
@@ -64,7 +77,7 @@ def login() -> ResponseReturnValue:
 
 def _page_after_login(target: str | None) -> str:
     """`next` if it is a page on this site that can be shown (GET), else the review queue."""
-    default = url_for("web.queue")
+    default = url_for("admin.queue")
     target = helpers.safe_next(target, default)
     try:
         # A POST-only action (a decision sent with an expired session) cannot be redirected to.
@@ -74,23 +87,23 @@ def _page_after_login(target: str | None) -> str:
     return target
 
 
-@bp.post("/admin/logout")
+@bp.post("/logout")
 def logout() -> ResponseReturnValue:
     """Sign out (POST with a CSRF token, so no link or image can sign anyone out)."""
     logout_user()
     session.clear()
     flash("You are signed out.", "success")
-    return redirect(url_for("web.login"), 303)
+    return redirect(url_for("admin.login"), 303)
 
 
-@bp.get("/admin/")
-@bp.get("/admin")
+@bp.get("/")
+@bp.get("", strict_slashes=False)
 def admin_home() -> ResponseReturnValue:
     """The staff entry point is the review queue."""
-    return redirect(url_for("web.queue"))
+    return redirect(url_for("admin.queue"))
 
 
-@bp.get("/admin/permits")
+@bp.get("/permits")
 @login_required
 def queue() -> ResponseReturnValue:
     """Review queue: status tabs with counts, search, newest first, paginated."""
@@ -118,7 +131,7 @@ def queue() -> ResponseReturnValue:
     )
 
 
-@bp.get("/admin/permits/<permit_id>")
+@bp.get("/permits/<permit_id>")
 @login_required
 def permit_detail(permit_id: str) -> ResponseReturnValue:
     """One permit with its history: who changed it, when and why."""
@@ -130,19 +143,19 @@ def permit_detail(permit_id: str) -> ResponseReturnValue:
         events=service.list_events(permit.id),
         actor_words=ACTOR_WORDS,
         now=utcnow(),
-        here=url_for("web.permit_detail", permit_id=permit.id),
-        back=helpers.safe_next(request.args.get("back"), url_for("web.queue")),
+        here=url_for("admin.permit_detail", permit_id=permit.id),
+        back=helpers.safe_next(request.args.get("back"), url_for("admin.queue")),
     )
 
 
-@bp.post("/admin/permits/<permit_id>/approve")
+@bp.post("/permits/<permit_id>/approve")
 @login_required
 def approve(permit_id: str) -> ResponseReturnValue:
     """Approve a permit and say what happened in a flash message."""
     return _decide(permit_id, Action.APPROVE, DecisionForm())
 
 
-@bp.post("/admin/permits/<permit_id>/revoke")
+@bp.post("/permits/<permit_id>/revoke")
 @login_required
 def revoke(permit_id: str) -> ResponseReturnValue:
     """Revoke a permit with an optional reason and say what happened in a flash message."""
@@ -153,7 +166,7 @@ def _decide(permit_id: str, action: Action, form: DecisionForm) -> ResponseRetur
     if not current_user.is_admin:
         abort(403, description="Your account can look at permits but not decide them.")
     permit = permit_or_404(permit_id)
-    back = helpers.safe_next(form.next.data, url_for("web.permit_detail", permit_id=permit.id))
+    back = helpers.safe_next(form.next.data, url_for("admin.permit_detail", permit_id=permit.id))
     if not form.validate():
         for messages in form.errors.values():
             for message in messages:

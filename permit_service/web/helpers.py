@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from werkzeug.wrappers import Response
+
 from permit_service.models import utcnow
+
+
+def no_store(response: Response) -> Response:
+    """Pages carry residents' data and CSRF tokens: no shared or back-button caches keep them."""
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
 
 
 def _plural(count: int, unit: str) -> str:

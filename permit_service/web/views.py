@@ -1,10 +1,9 @@
-"""The web blueprint and the residents' pages: thin adapters over the permit services."""
+"""The residents' pages (blueprint `web`): thin adapters over the permit services."""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from werkzeug.wrappers import Response
 
 from permit_service.domain import OpenPermitExists, PermitNotFound, PermitStatus, ValidationFailed
 from permit_service.extensions import apply_limit, limiter
@@ -34,11 +33,7 @@ def _template_helpers() -> dict[str, object]:
     }
 
 
-@bp.after_request
-def _no_store(response: Response) -> Response:
-    # Pages carry residents' data and CSRF tokens: no shared or back-button caches keep them.
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
+bp.after_request(helpers.no_store)
 
 
 def permit_or_404(permit_id: str) -> Permit:
