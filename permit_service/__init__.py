@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, abort, request
+from flask_babel import gettext
 
 from permit_service import extensions as ext
 from permit_service.config import (
@@ -16,8 +17,10 @@ from permit_service.config import (
     instance_path_from_env,
     load_config,
 )
+from permit_service.domain import N_
 from permit_service.errors import is_api_path, record_api_blueprints, register_errorhandlers
 from permit_service.hardening import allow_swagger_ui, init_cors, init_hardening
+from permit_service.i18n import init_i18n
 from permit_service.logging_setup import (
     configure_logging,
     init_request_ids,
@@ -61,7 +64,10 @@ def register_extensions(app: Flask) -> None:
     ext.login_manager.init_app(app)
     ext.login_manager.user_loader(load_session_user)
     ext.login_manager.login_view = "admin.login"
+    ext.login_manager.login_message = N_("Please sign in to see this page.")
+    ext.login_manager.localize_callback = gettext  # the page's language
     ext.login_manager.session_protection = "strong"
+    init_i18n(app)  # page languages (Flask-Babel)
     ext.api.init_app(app)  # before api.register_blueprint (flask-smorest issue #224)
     if app.config["CELERY"]["broker_url"].startswith("filesystem://"):
         for folder in set(embedded_broker_dirs(app.instance_path).values()):

@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask, current_app, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
 from permit_service.extensions import api
@@ -78,9 +79,14 @@ def handle_http_exception(exc: HTTPException) -> ResponseReturnValue:
         body, code, headers = response if isinstance(response, tuple) else (response, 200, {})
         extra = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
         return body, code, extra | dict(headers or {})
-    template = f"errors/{exc.code}.html" if exc.code in {403, 404, 500} else "errors/generic.html"
+    if isinstance(exc, CSRFError):
+        template = "errors/csrf.html"
+    elif exc.code in {403, 404, 500}:
+        template = f"errors/{exc.code}.html"
+    else:
+        template = "errors/generic.html"
     return (
-        render_template(template, error=exc, code=exc.code, title=exc.name),
+        render_template(template, error=exc, code=exc.code),
         exc.code or 500,
         dict(exc.get_headers()) | {"Content-Type": "text/html; charset=utf-8"},
     )

@@ -18,6 +18,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import HTTPException
 
@@ -26,7 +27,7 @@ from permit_service.extensions import limiter, login_limit
 from permit_service.models import Permit, utcnow
 from permit_service.services import permits as service
 from permit_service.services.users import authenticate
-from permit_service.web import helpers
+from permit_service.web import helpers, words
 from permit_service.web.forms import DecisionForm, LoginForm, RevokeForm
 from permit_service.web.views import permit_or_404
 
@@ -38,14 +39,6 @@ bp.after_request(helpers.no_store)
 PAGE_SIZE = 20
 MAX_PAGE = 1_000_000  # page numbers shown stay readable whatever the query string says
 SEARCH_MAX = 100
-TAB_NOUNS = {
-    "pending": "applications waiting for a decision",
-    "approved": "approved permits",
-    "revoked": "revoked permits",
-    "expired": "expired applications",
-    "all": "permits",
-}
-ACTOR_WORDS = {service.APPLICANT_ACTOR: "the resident", service.SYSTEM_ACTOR: "automatic expiry"}
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -65,7 +58,7 @@ def login() -> ResponseReturnValue:
             session.clear()
             login_user(user)
             log.info("web login", extra={"user_id": user.id})
-            flash(f"Signed in as {user.email}.", "success")
+            flash(_("Signed in as %(email)s.", email=user.email), "success")
             return redirect(target, 303)
         failed = True
         code = 401
@@ -92,7 +85,7 @@ def logout() -> ResponseReturnValue:
     """Sign out (POST with a CSRF token, so no link or image can sign anyone out)."""
     logout_user()
     session.clear()
-    flash("You are signed out.", "success")
+    flash(_("You are signed out."), "success")
     return redirect(url_for("admin.login"), 303)
 
 
@@ -116,17 +109,21 @@ def queue() -> ResponseReturnValue:
     page = service.review_queue(
         status=status, search=search or None, page=page_no, page_size=PAGE_SIZE
     )
+    now = utcnow()
+    first = (page_no - 1) * PAGE_SIZE + 1
     return render_template(
         "web/queue.html",
         page=page,
         page_no=page_no,
         pages=max(1, ceil(page.total / PAGE_SIZE)),
-        first=(page_no - 1) * PAGE_SIZE + 1,
+        first=first,
+        summary=words.summary_words(tab, first, first + len(page.items) - 1, page.total),
+        refused=_refused_ids(page.items, now),
         tab=tab,
+        tab_labels=words.TAB_LABELS,
         search=search,
         counts={"all": sum(page.counts.values()), **{s.value: n for s, n in page.counts.items()}},
-        tab_nouns=TAB_NOUNS,
-        now=utcnow(),
+        now=now,
         here=request.full_path.rstrip("?"),
     )
 
@@ -136,12 +133,13 @@ def queue() -> ResponseReturnValue:
 def permit_detail(permit_id: str) -> ResponseReturnValue:
     """One permit with its history: who changed it, when and why."""
     permit = permit_or_404(permit_id)
+    events = service.list_events(permit.id)
     return render_template(
         "web/permit.html",
         permit=permit,
         status=service.status_of(permit),
-        events=service.list_events(permit.id),
-        actor_words=ACTOR_WORDS,
+        refused=words.was_refused(events),
+        events=events,
         now=utcnow(),
         here=url_for("admin.permit_detail", permit_id=permit.id),
         back=helpers.safe_next(request.args.get("back"), url_for("admin.queue")),
@@ -164,13 +162,20 @@ def revoke(permit_id: str) -> ResponseReturnValue:
 
 def _decide(permit_id: str, action: Action, form: DecisionForm) -> ResponseReturnValue:
     if not current_user.is_admin:
-        abort(403, description="Your account can look at permits but not decide them.")
+        abort(403, description=_("Your account can look at permits but not decide them."))
     permit = permit_or_404(permit_id)
     back = helpers.safe_next(form.next.data, url_for("admin.permit_detail", permit_id=permit.id))
     if not form.validate():
         for messages in form.errors.values():
             for message in messages:
-                flash(f"{permit.license_plate} was not revoked: {message}", "error")
+                flash(
+                    _(
+                        "%(plate)s was not changed: %(message)s",
+                        plate=permit.license_plate,
+                        message=message,
+                    ),
+                    "error",
+                )
         return redirect(back, 303)
     before = service.status_of(permit)
     try:
@@ -187,26 +192,65 @@ def _decide(permit_id: str, action: Action, form: DecisionForm) -> ResponseRetur
     return redirect(back, 303)
 
 
-def _label(permit: Permit) -> str:
-    return f"{permit.license_plate} ({permit.name})"
+def _refused_ids(permits: list[Permit], now: object) -> set[str]:
+    """Ids of the revoked permits on this page that were refused (revoked while pending)."""
+    return {
+        p.id
+        for p in permits
+        if service.status_of(p, now) is PermitStatus.REVOKED
+        and words.was_refused(service.list_events(p.id))
+    }
 
 
 def _done_message(permit: Permit, action: Action, before: PermitStatus) -> str:
+    plate, name = permit.license_plate, permit.name
     if action is Action.APPROVE:
         if before is PermitStatus.APPROVED:
-            return f"{_label(permit)} was already approved; nothing changed."
-        return f"Approved {_label(permit)}."
+            return _(
+                "%(plate)s (%(name)s) was already approved; nothing changed.",
+                plate=plate,
+                name=name,
+            )
+        return _("Approved %(plate)s (%(name)s).", plate=plate, name=name)
     if before is PermitStatus.REVOKED:
-        return f"{_label(permit)} was already revoked; nothing changed."
-    return f"Revoked {_label(permit)}."
+        return _(
+            "%(plate)s (%(name)s) was already refused or revoked; nothing changed.",
+            plate=plate,
+            name=name,
+        )
+    if before is PermitStatus.PENDING:
+        return _("Refused %(plate)s (%(name)s).", plate=plate, name=name)
+    return _("Revoked %(plate)s (%(name)s).", plate=plate, name=name)
 
 
 def _conflict_message(permit: Permit, exc: InvalidTransition) -> str:
-    verb = "approved" if exc.action is Action.APPROVE else "revoked"
+    plate, name = permit.license_plate, permit.name
+    approve = exc.action is Action.APPROVE
     if exc.current is PermitStatus.EXPIRED:
-        why = "its deadline passed before anyone decided, so it expired"
-    elif exc.current is PermitStatus.REVOKED:
-        why = "it has been revoked"
-    else:
-        why = f"it is {exc.current.value}"
-    return f"{_label(permit)} cannot be {verb}: {why}. The resident can apply again for this plate."
+        if approve:
+            return _(
+                "%(plate)s (%(name)s) cannot be approved: its deadline passed before anyone "
+                "decided, so it expired. The resident can apply again for this plate.",
+                plate=plate,
+                name=name,
+            )
+        return _(
+            "%(plate)s (%(name)s) cannot be refused: its deadline passed before anyone "
+            "decided, so it expired. The resident can apply again for this plate.",
+            plate=plate,
+            name=name,
+        )
+    if exc.current is PermitStatus.REVOKED and approve:
+        return _(
+            "%(plate)s (%(name)s) cannot be approved: it has been refused or revoked. The "
+            "resident can apply again for this plate.",
+            plate=plate,
+            name=name,
+        )
+    return _(
+        "%(plate)s (%(name)s) cannot be changed: its status is now “%(status)s”. Reload the "
+        "page to see it.",
+        plate=plate,
+        name=name,
+        status=words.status_word(exc.current),
+    )
