@@ -36,6 +36,8 @@ COPY --from=build /opt/venv /opt/venv
 COPY wsgi.py celery_app.py gunicorn.conf.py ./
 COPY migrations ./migrations
 COPY permit_service ./permit_service
+# The pages' message catalogues (.po -> .mo; the .mo files are not in git).
+RUN pybabel compile -d permit_service/translations
 # instance/ is the one writable place (Beat's schedule file); data lives in PostgreSQL.
 RUN python -m compileall -q permit_service migrations \
     && mkdir -p /app/instance && chown app:app /app/instance

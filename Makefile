@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 export FLASK_APP := wsgi
 
-.PHONY: run test lint bench clean install install-dev
+.PHONY: run test lint bench clean install install-dev translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,25 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# Page languages (Flask-Babel). The .po files are the source (committed); the compiled .mo files
+# are build output (git-ignored), made here for `run` and `test`, and by the Dockerfile.
+TRANSLATIONS := permit_service/translations
+CATALOGUES := $(patsubst %.po,%.mo,$(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po))
+BABEL_KEYWORDS := -k _l -k lazy_gettext
+
+$(CATALOGUES): %.mo: %.po | $(VENV)/.installed
+	$(BIN)/pybabel compile -i $< -o $@
+
+# After changing strings: extract them, merge into every language's .po (new ones empty,
+# changed ones fuzzy: translate those), and compile. tests/web/test_translations.py fails while
+# a string is missing or fuzzy.
+translations: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) --no-location --sort-output \
+		-o $(TRANSLATIONS)/messages.pot permit_service
+	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) -w 100 \
+		--ignore-obsolete --ignore-pot-creation-date
+	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
+
 # A local .env with a generated SECRET_KEY (production is the default: no key, no start).
 # `make run` skips it when SECRET_KEY is already in the environment.
 .env:
@@ -45,11 +64,11 @@ install-dev: $(VENV)/.installed-dev
 HONCHO = $(BIN)/python -c 'import sys, honcho.command as c, honcho.manager as m; \
 	m.KILL_WAIT = 20; sys.exit(c.main())'
 
-run: $(VENV)/.installed $(if $(SECRET_KEY),,.env)
+run: $(VENV)/.installed $(CATALOGUES) $(if $(SECRET_KEY),,.env)
 	$(BIN)/flask db upgrade
 	PATH="$(abspath $(BIN)):$$PATH" exec $(HONCHO) start --env /dev/null --port $(PORT)
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(CATALOGUES)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Benchmarks (not tests): see bench/run.py and the README's Benchmarks section. PostgreSQL too

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, abort, request
+from flask_babel import gettext
 
 from permit_service import db_bounds
 from permit_service import extensions as ext
@@ -17,8 +18,10 @@ from permit_service.config import (
     instance_path_from_env,
     load_config,
 )
-from permit_service.errors import API_PREFIXES, register_errorhandlers
-from permit_service.hardening import allow_swagger_ui, init_hardening
+from permit_service.domain import N_
+from permit_service.errors import is_api_path, record_api_blueprints, register_errorhandlers
+from permit_service.hardening import allow_swagger_ui, init_cors, init_hardening
+from permit_service.i18n import init_i18n
 from permit_service.logging_setup import (
     configure_logging,
     init_request_ids,
@@ -63,8 +66,11 @@ def register_extensions(app: Flask) -> None:
     ext.limiter.init_app(app)
     ext.login_manager.init_app(app)
     ext.login_manager.user_loader(load_session_user)
-    ext.login_manager.login_view = "web.login"
+    ext.login_manager.login_view = "admin.login"
+    ext.login_manager.login_message = N_("Please sign in to see this page.")
+    ext.login_manager.localize_callback = gettext  # the page's language
     ext.login_manager.session_protection = "strong"
+    init_i18n(app)  # page languages (Flask-Babel)
     ext.api.init_app(app)  # before api.register_blueprint (flask-smorest issue #224)
     if app.config["CELERY"]["broker_url"].startswith("filesystem://"):
         for folder in set(embedded_broker_dirs(app.instance_path).values()):
@@ -88,6 +94,9 @@ def register_blueprints(app: Flask) -> None:
     for blp in (permits_blp, health_blp, auth_blp):
         ext.api.register_blueprint(blp)
         ext.csrf.exempt(blp)  # token-authenticated JSON API: no cookies, so no CSRF
+    # JSON errors, the 415 check and CORS all follow from this registration.
+    record_api_blueprints(app, {blp.name for blp in (permits_blp, health_blp, auth_blp)})
+    init_cors(app)
 
     docs = get_swaggerui_blueprint(
         "/docs", "/openapi.json", config={"app_name": "permit_service API"}
@@ -97,9 +106,9 @@ def register_blueprints(app: Flask) -> None:
     app.add_url_rule("/docs", "swagger_ui_root", app.view_functions["swagger_ui.show"])
     allow_swagger_ui(app.view_functions["swagger_ui.show"])
 
-    from permit_service.web import bp as web_bp
+    from permit_service.web import register_web_blueprints
 
-    app.register_blueprint(web_bp)  # HTML pages: CSRF-protected by the app-wide CSRFProtect
+    register_web_blueprints(app)  # HTML pages: CSRF-protected by the app-wide CSRFProtect
 
 
 def register_request_hooks(app: Flask) -> None:
@@ -111,7 +120,7 @@ def register_request_hooks(app: Flask) -> None:
     def _require_json_bodies() -> None:
         if (
             request.method in {"POST", "PUT", "PATCH"}
-            and request.path.startswith(API_PREFIXES)
+            and is_api_path(request.path)
             and (request.content_length or request.headers.get("Transfer-Encoding"))
             and not request.is_json
         ):

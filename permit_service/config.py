@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
 
@@ -35,6 +36,18 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _zone(env: Mapping[str, str]) -> str:
+    """CITY_TIMEZONE: an IANA zone name such as Europe/Berlin (default UTC), checked at start."""
+    name = (env.get("CITY_TIMEZONE") or "UTC").strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"CITY_TIMEZONE must be an IANA time zone such as Europe/Berlin, got {name!r}"
+        ) from exc
+    return name
 
 
 def log_format_from(env: Mapping[str, str]) -> str:
@@ -174,6 +187,12 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "DATABASE_LOCK_TIMEOUT": _int(env, "DATABASE_LOCK_TIMEOUT", 3),
         # The background sweep's own, longer statement timeout.
         "SWEEP_STATEMENT_TIMEOUT": _int(env, "SWEEP_STATEMENT_TIMEOUT", 30),
+        # Pages show local times in this zone; the API and the database keep UTC.
+        "CITY_TIMEZONE": _zone(env),
+        # Shown on the start page as the permit office's contact (unset: no address shown).
+        "CONTACT_EMAIL": (env.get("CONTACT_EMAIL") or "").strip(),
+        # Flask-Babel: English unless the browser or the language switch asks for German.
+        "BABEL_DEFAULT_LOCALE": "en",
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
         "RATELIMIT_APPLY": env.get("RATELIMIT_APPLY") or "20 per minute",

@@ -163,15 +163,54 @@ class ValidationFailed(DomainError):
 
 
 # --- input rules -------------------------------------------------------------------------------
+# Their messages are read on web pages (in the page's language) and in the API (in English). A
+# Message IS the English text, so the API and the CLI use it as any string; it also keeps its
+# template (marked with N_ for extraction into the catalogue) and values, from which the web
+# adapter renders it in the page's language (permit_service.i18n.translate). No Flask here.
+
+
+def N_(template: str) -> str:
+    """Mark a message template for the catalogue (pybabel -k N_); it is translated where shown."""
+    return template
+
+
+class Message(str):
+    """An English message that remembers its template and values, so pages can translate it."""
+
+    template: str
+    params: dict[str, object]
+
+    def __new__(cls, template: str, **params: object) -> Message:
+        """English text now; `template % params` again in another language later."""
+        text = super().__new__(cls, template % params if params else template)
+        text.template = template
+        text.params = params
+        return text
+
 
 NAME_MAX = 120
 ADDRESS_MAX = 200
 EMAIL_MAX = 254
 PLATE_RE = re.compile(r"^[A-Z0-9]+(?:[ -][A-Z0-9]+)*$")
 PLATE_MIN_CHARS, PLATE_MAX_CHARS = 2, 10
-PLATE_HELP = (
-    "Use letters A-Z and digits, optionally separated by single spaces or hyphens, "
-    f"{PLATE_MIN_CHARS}-{PLATE_MAX_CHARS} letters and digits in all (e.g. ABC-123)."
+
+# Free-text fields' messages, whole sentences per field (never "Enter the " + field).
+_TEXT_MESSAGES: dict[str, tuple[str, str, str]] = {
+    "name": (
+        N_("Enter the name."),
+        N_("The name must be at most %(max)d characters (got %(got)d)."),
+        N_("The name must not contain control characters such as line breaks."),
+    ),
+    "address": (
+        N_("Enter the address."),
+        N_("The address must be at most %(max)d characters (got %(got)d)."),
+        N_("The address must not contain control characters such as line breaks."),
+    ),
+}
+_GENERIC_TEXT_MESSAGES = (
+    N_("Fill in this field."),
+    N_("This field must be at most %(max)d characters (got %(got)d)."),
+    N_("This field must not contain control characters such as line breaks."),
 )
 
 
@@ -181,14 +220,15 @@ def has_control_chars(value: str) -> bool:
 
 
 def clean_text(value: str, field: str, max_len: int) -> str:
-    """Trim and check a free-text field; raises ValueError with a user-facing message."""
+    """Trim and check a free-text field; raises ValueError with a user-facing Message."""
+    empty, too_long, control = _TEXT_MESSAGES.get(field, _GENERIC_TEXT_MESSAGES)
     value = value.strip()
     if not value:
-        raise ValueError(f"Enter the {field}.")
+        raise ValueError(Message(empty))
     if len(value) > max_len:
-        raise ValueError(f"The {field} must be at most {max_len} characters (got {len(value)}).")
+        raise ValueError(Message(too_long, max=max_len, got=len(value)))
     if has_control_chars(value):
-        raise ValueError(f"The {field} must not contain control characters such as line breaks.")
+        raise ValueError(Message(control))
     return value
 
 
@@ -196,14 +236,28 @@ def normalize_plate(value: str) -> str:
     """Trim and upper-case a licence plate and check its shape; raises ValueError."""
     plate = value.strip().upper()
     if not plate:
-        raise ValueError("Enter the licence plate.")
+        raise ValueError(Message(N_("Enter the licence plate.")))
     if not PLATE_RE.fullmatch(plate) or not plate.isascii():
-        raise ValueError(f"That licence plate is not valid. {PLATE_HELP}")
+        raise ValueError(
+            Message(
+                N_(
+                    "That licence plate is not valid. Use letters A-Z and digits, optionally "
+                    "separated by single spaces or hyphens, %(min)d-%(max)d letters and digits "
+                    "in all (e.g. ABC-123)."
+                ),
+                min=PLATE_MIN_CHARS,
+                max=PLATE_MAX_CHARS,
+            )
+        )
     count = len(plate_key(plate))
     if not PLATE_MIN_CHARS <= count <= PLATE_MAX_CHARS:
         raise ValueError(
-            f"A licence plate has {PLATE_MIN_CHARS}-{PLATE_MAX_CHARS} letters and digits "
-            f"(got {count})."
+            Message(
+                N_("A licence plate has %(min)d-%(max)d letters and digits (got %(got)d)."),
+                min=PLATE_MIN_CHARS,
+                max=PLATE_MAX_CHARS,
+                got=count,
+            )
         )
     return plate
 
@@ -217,11 +271,16 @@ def normalize_email(value: str) -> str:
     """Check an e-mail address's syntax (no DNS lookups) and return its normalised form."""
     value = value.strip()
     if len(value) > EMAIL_MAX:
-        raise ValueError(f"The e-mail address must be at most {EMAIL_MAX} characters.")
+        raise ValueError(
+            Message(N_("The e-mail address must be at most %(max)d characters."), max=EMAIL_MAX)
+        )
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        raise ValueError(f"That e-mail address is not valid: {exc}") from exc
+        # The library's detail is English; a translation may leave it out.
+        raise ValueError(
+            Message(N_("That e-mail address is not valid: %(detail)s"), detail=str(exc))
+        ) from exc
 
 
 def validate_application(
@@ -241,7 +300,7 @@ def validate_application(
         try:
             clean[field] = check()
         except ValueError as exc:
-            errors[field] = [str(exc)]
+            errors[field] = [exc.args[0]]  # the Message itself, translatable on pages
     if errors:
         raise ValidationFailed(errors)
     return clean

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import Celery, Task
 from flask import Flask, current_app, request
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -26,6 +27,7 @@ migrate = Migrate()
 api = Api()
 csrf = CSRFProtect()
 login_manager = LoginManager()
+babel = Babel()
 
 
 def client_address() -> str:

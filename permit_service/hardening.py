@@ -10,7 +10,7 @@ from flask_cors import CORS
 from flask_talisman import Talisman
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from permit_service.errors import API_PREFIXES
+from permit_service.errors import api_prefixes
 from permit_service.extensions import limiter
 
 # Only the service's own assets. Scripts additionally need the per-request nonce, which only the
@@ -31,13 +31,14 @@ CONTENT_SECURITY_POLICY: dict[str, str] = {
 # element by hash on the /docs page only (a changed bundle only loses the logo's colours).
 SWAGGER_UI_LOGO_STYLE = "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='"
 
-# Routes API clients may call from other origins when CORS_ORIGINS is set (never the web pages):
-# the same paths that get JSON errors, from the one list of them.
-API_ROUTES = "^(" + "|".join(re.escape(p.rstrip("/")) for p in API_PREFIXES) + ")(/.*)?$"
+
+def api_routes_regex(prefixes: tuple[str, ...]) -> str:
+    """Paths API clients may call from other origins (never the web pages): the API's routes."""
+    return "^(" + "|".join(re.escape(p.rstrip("/")) for p in prefixes) + ")(/.*)?$"
 
 
 def init_hardening(app: Flask) -> None:
-    """Trust the configured proxies, add security headers, enable CORS when configured."""
+    """Trust the configured proxies and add security headers (CORS: `init_cors`)."""
     proxies = app.config.get("TRUSTED_PROXIES", 0)
     if proxies > 0:
         # Client address and scheme from X-Forwarded-* set by that many proxies, no more:
@@ -68,6 +69,9 @@ def init_hardening(app: Flask) -> None:
         referrer_policy="strict-origin-when-cross-origin",
     )
 
+
+def init_cors(app: Flask) -> None:
+    """Enable CORS on the API's routes when configured; call after the API blueprints exist."""
     origins = app.config.get("CORS_ORIGINS") or []
     if origins:
         options: dict[str, Any] = {
@@ -85,7 +89,7 @@ def init_hardening(app: Flask) -> None:
             "supports_credentials": False,
             "max_age": 600,
         }
-        CORS(app, resources={API_ROUTES: options})
+        CORS(app, resources={api_routes_regex(api_prefixes(app)): options})
 
 
 def allow_swagger_ui(view: Any) -> None:

@@ -22,6 +22,13 @@ from tests.support import own_postgres_database
 BACKENDS = ["sqlite", "postgres"]
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """German pages need the compiled catalogue: `make test` makes it; bare pytest does it here."""
+    from tests.catalogues import compile_stale
+
+    compile_stale()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test that runs on PostgreSQL, so CI can tell they ran."""
     for item in items:

@@ -1,6 +1,14 @@
-"""HTML pages for residents (apply, follow) and staff (sign in, review, decide)."""
+"""HTML pages: two blueprints, residents' pages (`web`) and staff pages under /admin (`admin`)."""
 
-from permit_service.web import admin as _admin  # noqa: F401 - registers the staff views on bp
-from permit_service.web.views import bp
+from __future__ import annotations
 
-__all__ = ["bp"]
+from flask import Flask
+
+
+def register_web_blueprints(app: Flask) -> None:
+    """Mount the residents' pages and the staff pages (their errors are HTML pages)."""
+    from permit_service.web.admin import bp as staff_bp
+    from permit_service.web.views import bp as residents_bp
+
+    app.register_blueprint(residents_bp)
+    app.register_blueprint(staff_bp)

@@ -1,4 +1,4 @@
-"""Staff pages: sign-in, the review queue, one permit's history, approve and revoke."""
+"""Staff pages under /admin (blueprint `admin`): sign-in, the queue, history, decisions."""
 
 from __future__ import annotations
 
@@ -6,8 +6,19 @@ import logging
 from math import ceil
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import HTTPException
 
@@ -17,26 +28,21 @@ from permit_service.models import Permit, utcnow
 from permit_service.services import permits as service
 from permit_service.services import queries
 from permit_service.services.users import authenticate
-from permit_service.web import helpers
+from permit_service.web import helpers, words
 from permit_service.web.forms import DecisionForm, LoginForm, RevokeForm
-from permit_service.web.views import bp, permit_or_404
+from permit_service.web.views import permit_or_404
 
 log = logging.getLogger(__name__)
+
+bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
+bp.after_request(helpers.no_store)
 
 PAGE_SIZE = 20
 MAX_PAGE = 1_000_000  # page numbers shown stay readable whatever the query string says
 SEARCH_MAX = 100
-TAB_NOUNS = {
-    "pending": "applications waiting for a decision",
-    "approved": "approved permits",
-    "revoked": "revoked permits",
-    "expired": "expired applications",
-    "all": "permits",
-}
-ACTOR_WORDS = {service.APPLICANT_ACTOR: "the resident", service.SYSTEM_ACTOR: "automatic expiry"}
 
 
-@bp.route("/admin/login", methods=["GET", "POST"])
+@bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(login_limit, methods=["POST"])
 def login() -> ResponseReturnValue:
     """Staff sign-in; a failure never tells whether the e-mail address has an account."""
@@ -53,7 +59,7 @@ def login() -> ResponseReturnValue:
             session.clear()
             login_user(user)
             log.info("web login", extra={"user_id": user.id})
-            flash(f"Signed in as {user.email}.", "success")
+            flash(_("Signed in as %(email)s.", email=user.email), "success")
             return redirect(target, 303)
         failed = True
         code = 401
@@ -65,7 +71,7 @@ def login() -> ResponseReturnValue:
 
 def _page_after_login(target: str | None) -> str:
     """`next` if it is a page on this site that can be shown (GET), else the review queue."""
-    default = url_for("web.queue")
+    default = url_for("admin.queue")
     target = helpers.safe_next(target, default)
     try:
         # A POST-only action (a decision sent with an expired session) cannot be redirected to.
@@ -75,23 +81,23 @@ def _page_after_login(target: str | None) -> str:
     return target
 
 
-@bp.post("/admin/logout")
+@bp.post("/logout")
 def logout() -> ResponseReturnValue:
     """Sign out (POST with a CSRF token, so no link or image can sign anyone out)."""
     logout_user()
     session.clear()
-    flash("You are signed out.", "success")
-    return redirect(url_for("web.login"), 303)
+    flash(_("You are signed out."), "success")
+    return redirect(url_for("admin.login"), 303)
 
 
-@bp.get("/admin/")
-@bp.get("/admin")
+@bp.get("/")
+@bp.get("", strict_slashes=False)
 def admin_home() -> ResponseReturnValue:
     """The staff entry point is the review queue."""
-    return redirect(url_for("web.queue"))
+    return redirect(url_for("admin.queue"))
 
 
-@bp.get("/admin/permits")
+@bp.get("/permits")
 @login_required
 def queue() -> ResponseReturnValue:
     """Review queue: status tabs with counts, search, newest first, paginated."""
@@ -104,46 +110,51 @@ def queue() -> ResponseReturnValue:
     page = queries.review_queue(
         status=status, search=search or None, page=page_no, page_size=PAGE_SIZE
     )
+    now = utcnow()
+    first = (page_no - 1) * PAGE_SIZE + 1
     return render_template(
         "web/queue.html",
         page=page,
         page_no=page_no,
         pages=max(1, ceil(page.total / PAGE_SIZE)),
-        first=(page_no - 1) * PAGE_SIZE + 1,
+        first=first,
+        summary=words.summary_words(tab, first, first + len(page.items) - 1, page.total),
+        refused=_refused_ids(page.items, now),
         tab=tab,
+        tab_labels=words.TAB_LABELS,
         search=search,
         counts={"all": sum(page.counts.values()), **{s.value: n for s, n in page.counts.items()}},
-        tab_nouns=TAB_NOUNS,
-        now=utcnow(),
+        now=now,
         here=request.full_path.rstrip("?"),
     )
 
 
-@bp.get("/admin/permits/<permit_id>")
+@bp.get("/permits/<permit_id>")
 @login_required
 def permit_detail(permit_id: str) -> ResponseReturnValue:
     """One permit with its history: who changed it, when and why."""
     permit = permit_or_404(permit_id)
+    events = queries.list_events(permit.id)
     return render_template(
         "web/permit.html",
         permit=permit,
         status=queries.status_of(permit),
-        events=queries.list_events(permit.id),
-        actor_words=ACTOR_WORDS,
+        refused=words.was_refused(events),
+        events=events,
         now=utcnow(),
-        here=url_for("web.permit_detail", permit_id=permit.id),
-        back=helpers.safe_next(request.args.get("back"), url_for("web.queue")),
+        here=url_for("admin.permit_detail", permit_id=permit.id),
+        back=helpers.safe_next(request.args.get("back"), url_for("admin.queue")),
     )
 
 
-@bp.post("/admin/permits/<permit_id>/approve")
+@bp.post("/permits/<permit_id>/approve")
 @login_required
 def approve(permit_id: str) -> ResponseReturnValue:
     """Approve a permit and say what happened in a flash message."""
     return _decide(permit_id, Action.APPROVE, DecisionForm())
 
 
-@bp.post("/admin/permits/<permit_id>/revoke")
+@bp.post("/permits/<permit_id>/revoke")
 @login_required
 def revoke(permit_id: str) -> ResponseReturnValue:
     """Revoke a permit with an optional reason and say what happened in a flash message."""
@@ -152,13 +163,20 @@ def revoke(permit_id: str) -> ResponseReturnValue:
 
 def _decide(permit_id: str, action: Action, form: DecisionForm) -> ResponseReturnValue:
     if not current_user.is_admin:
-        abort(403, description="Your account can look at permits but not decide them.")
+        abort(403, description=_("Your account can look at permits but not decide them."))
     permit = permit_or_404(permit_id)
-    back = helpers.safe_next(form.next.data, url_for("web.permit_detail", permit_id=permit.id))
+    back = helpers.safe_next(form.next.data, url_for("admin.permit_detail", permit_id=permit.id))
     if not form.validate():
         for messages in form.errors.values():
             for message in messages:
-                flash(f"{permit.license_plate} was not revoked: {message}", "error")
+                flash(
+                    _(
+                        "%(plate)s was not changed: %(message)s",
+                        plate=permit.license_plate,
+                        message=message,
+                    ),
+                    "error",
+                )
         return redirect(back, 303)
     try:
         if action is Action.APPROVE:
@@ -169,33 +187,79 @@ def _decide(permit_id: str, action: Action, form: DecisionForm) -> ResponseRetur
             done = service.revoke_permit(permit.id, actor=current_user.email, reason=reason)
     except InvalidTransition as exc:
         flash(_conflict_message(permit, exc), "error")
-    except ChangedMeanwhile as exc:
-        flash(f"{_label(permit)}: {exc.message}", "error")
+    except ChangedMeanwhile:
+        flash(
+            _(
+                "%(plate)s (%(name)s) was changed meanwhile; nothing was done. Try again.",
+                plate=permit.license_plate,
+                name=permit.name,
+            ),
+            "error",
+        )
     else:
-        flash(_done_message(done.permit, action, done.changed), "success")
+        flash(_done_message(done.permit, action, done.before), "success")
     return redirect(back, 303)
 
 
-def _label(permit: Permit) -> str:
-    return f"{permit.license_plate} ({permit.name})"
+def _refused_ids(permits: list[Permit], now: object) -> set[str]:
+    """Ids of the revoked permits on this page that were refused (revoked while pending)."""
+    return {
+        p.id
+        for p in permits
+        if queries.status_of(p, now) is PermitStatus.REVOKED
+        and words.was_refused(queries.list_events(p.id))
+    }
 
 
-def _done_message(permit: Permit, action: Action, changed: bool) -> str:
+def _done_message(permit: Permit, action: Action, before: PermitStatus) -> str:
+    plate, name = permit.license_plate, permit.name
     if action is Action.APPROVE:
-        if not changed:
-            return f"{_label(permit)} was already approved; nothing changed."
-        return f"Approved {_label(permit)}."
-    if not changed:
-        return f"{_label(permit)} was already revoked; nothing changed."
-    return f"Revoked {_label(permit)}."
+        if before is PermitStatus.APPROVED:
+            return _(
+                "%(plate)s (%(name)s) was already approved; nothing changed.",
+                plate=plate,
+                name=name,
+            )
+        return _("Approved %(plate)s (%(name)s).", plate=plate, name=name)
+    if before is PermitStatus.REVOKED:
+        return _(
+            "%(plate)s (%(name)s) was already refused or revoked; nothing changed.",
+            plate=plate,
+            name=name,
+        )
+    if before is PermitStatus.PENDING:
+        return _("Refused %(plate)s (%(name)s).", plate=plate, name=name)
+    return _("Revoked %(plate)s (%(name)s).", plate=plate, name=name)
 
 
 def _conflict_message(permit: Permit, exc: InvalidTransition) -> str:
-    verb = "approved" if exc.action is Action.APPROVE else "revoked"
+    plate, name = permit.license_plate, permit.name
+    approve = exc.action is Action.APPROVE
     if exc.current is PermitStatus.EXPIRED:
-        why = "its deadline passed before anyone decided, so it expired"
-    elif exc.current is PermitStatus.REVOKED:
-        why = "it has been revoked"
-    else:
-        why = f"it is {exc.current.value}"
-    return f"{_label(permit)} cannot be {verb}: {why}. The resident can apply again for this plate."
+        if approve:
+            return _(
+                "%(plate)s (%(name)s) cannot be approved: its deadline passed before anyone "
+                "decided, so it expired. The resident can apply again for this plate.",
+                plate=plate,
+                name=name,
+            )
+        return _(
+            "%(plate)s (%(name)s) cannot be refused: its deadline passed before anyone "
+            "decided, so it expired. The resident can apply again for this plate.",
+            plate=plate,
+            name=name,
+        )
+    if exc.current is PermitStatus.REVOKED and approve:
+        return _(
+            "%(plate)s (%(name)s) cannot be approved: it has been refused or revoked. The "
+            "resident can apply again for this plate.",
+            plate=plate,
+            name=name,
+        )
+    return _(
+        "%(plate)s (%(name)s) cannot be changed: its status is now “%(status)s”. Reload the "
+        "page to see it.",
+        plate=plate,
+        name=name,
+        status=words.status_word(exc.current),
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, Field, HiddenField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
@@ -16,6 +17,7 @@ from permit_service.domain import (
     normalize_email,
     normalize_plate,
 )
+from permit_service.i18n import translate
 
 REASON_MAX = 500  # permit_events.reason column
 
@@ -27,7 +29,7 @@ def domain_rule(check: Callable[[str], str]) -> Callable[[FlaskForm, Field], Non
         try:
             check(field.data or "")
         except ValueError as exc:
-            raise ValidationError(str(exc)) from None
+            raise ValidationError(translate(exc.args[0])) from None
 
     return validator
 
@@ -35,35 +37,37 @@ def domain_rule(check: Callable[[str], str]) -> Callable[[FlaskForm, Field], Non
 def single_line(_form: FlaskForm, field: Field) -> None:
     """Refuse control characters (line breaks, NUL...) that have no place in a one-line field."""
     if field.data and has_control_chars(field.data):
-        raise ValidationError("Use one line of plain text, without line breaks or control codes.")
+        raise ValidationError(
+            _l("Use one line of plain text, without line breaks or control codes.")
+        )
 
 
 class PermitApplicationForm(FlaskForm):
     """A resident's application: name, plate, address and an optional e-mail address."""
 
     name = StringField(
-        "Full name",
+        _l("Full name"),
         validators=[
-            InputRequired("Enter your full name."),
+            InputRequired(_l("Enter your full name.")),
             domain_rule(lambda v: clean_text(v, "name", NAME_MAX)),
         ],
         render_kw={"autocomplete": "name"},
     )
     license_plate = StringField(
-        "Licence plate",
-        validators=[InputRequired("Enter the licence plate."), domain_rule(normalize_plate)],
+        _l("Licence plate"),
+        validators=[InputRequired(_l("Enter the licence plate.")), domain_rule(normalize_plate)],
         render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
     )
     address = StringField(
-        "Address in the permit zone",
+        _l("Address in the permit zone"),
         validators=[
-            InputRequired("Enter the address the permit is for."),
+            InputRequired(_l("Enter the address the permit is for.")),
             domain_rule(lambda v: clean_text(v, "address", ADDRESS_MAX)),
         ],
         render_kw={"autocomplete": "street-address"},
     )
     email = EmailField(
-        "E-mail address (optional)",
+        _l("E-mail address (optional)"),
         validators=[Optional(), domain_rule(normalize_email)],
         render_kw={"autocomplete": "email", "spellcheck": "false"},
     )
@@ -73,13 +77,13 @@ class LoginForm(FlaskForm):
     """Staff sign-in with e-mail and password."""
 
     email = EmailField(
-        "E-mail address",
-        validators=[InputRequired("Enter your e-mail address."), Length(max=254), single_line],
+        _l("E-mail address"),
+        validators=[InputRequired(_l("Enter your e-mail address.")), Length(max=254), single_line],
         render_kw={"autocomplete": "username", "spellcheck": "false"},
     )
     password = PasswordField(
-        "Password",
-        validators=[InputRequired("Enter your password."), Length(max=1024), single_line],
+        _l("Password"),
+        validators=[InputRequired(_l("Enter your password.")), Length(max=1024), single_line],
         render_kw={"autocomplete": "current-password"},
     )
 
@@ -94,10 +98,13 @@ class RevokeForm(DecisionForm):
     """Revoke a permit, with an optional reason that is kept in its history."""
 
     reason = StringField(
-        "Reason (optional, shown to the resident)",
+        _l("Reason (optional, shown to the resident)"),
         validators=[
             Optional(),
-            Length(max=REASON_MAX, message=f"Keep the reason under {REASON_MAX} characters."),
+            Length(
+                max=REASON_MAX,
+                message=_l("Keep the reason under %(max)d characters."),  # Length fills in max
+            ),
             single_line,
         ],
     )

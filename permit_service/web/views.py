@@ -1,11 +1,21 @@
-"""The web blueprint and the residents' pages: thin adapters over the permit services."""
+"""The residents' pages (blueprint `web`): thin adapters over the permit services."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
-from werkzeug.wrappers import Response
+from flask_babel import gettext as _
 
+from permit_service import localtime
 from permit_service.domain import (
     ChangedMeanwhile,
     OpenPermitExists,
@@ -15,39 +25,32 @@ from permit_service.domain import (
     allowed_actions,
 )
 from permit_service.extensions import apply_limit, limiter
+from permit_service.i18n import LANGUAGE_COOKIE, LANGUAGE_COOKIE_MAX_AGE, LANGUAGES, translate
 from permit_service.models import Permit, utcnow
 from permit_service.services import permits as service
 from permit_service.services import queries
-from permit_service.web import helpers
+from permit_service.web import helpers, words
 from permit_service.web.forms import PermitApplicationForm
 
 bp = Blueprint("web", __name__, template_folder="templates")
-
-STATUS_WORDS = {
-    PermitStatus.PENDING: "Waiting for a decision",
-    PermitStatus.APPROVED: "Approved",
-    PermitStatus.REVOKED: "Revoked",
-    PermitStatus.EXPIRED: "Expired",
-}
 
 
 @bp.app_context_processor
 def _template_helpers() -> dict[str, object]:
     return {
-        "status_words": STATUS_WORDS,
+        "status_word": words.status_word,
+        "event_words": words.event_words,
+        "actor_words": words.actor_words,
         "status_of": queries.status_of,
         "allowed_actions": allowed_actions,
-        "clock_time": helpers.clock_time,
-        "full_time": helpers.full_time,
-        "relative_time": helpers.relative_time,
+        "clock_time": localtime.clock_time,
+        "full_time": localtime.full_time,
+        "relative_time": localtime.relative_time,
+        "city_zone_name": lambda: current_app.config.get("CITY_TIMEZONE") or "UTC",
     }
 
 
-@bp.after_request
-def _no_store(response: Response) -> Response:
-    # Pages carry residents' data and CSRF tokens: no shared or back-button caches keep them.
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
+bp.after_request(helpers.no_store)
 
 
 def permit_or_404(permit_id: str) -> Permit:
@@ -77,24 +80,30 @@ def index() -> ResponseReturnValue:
             ).permit
         except OpenPermitExists as exc:
             form.license_plate.errors.append(
-                f"{exc.message} Check the receipt of that application instead. If it expires or "
-                "is revoked, you can apply again."
+                _(
+                    "Licence plate %(plate)s already has an open (pending or approved) permit. "
+                    "Check the receipt of that application instead. If it expires, is refused "
+                    "or is revoked, you can apply again.",
+                    plate=exc.plate,
+                )
             )
             code = 409
         except ChangedMeanwhile as exc:
-            form.license_plate.errors.append(exc.message)
+            form.license_plate.errors.append(translate(exc.message))
             code = 409
         except ValidationFailed as exc:
             for field, messages in exc.errors.items():
-                getattr(form, field).errors.extend(messages)
+                getattr(form, field).errors.extend(translate(m) for m in messages)
             code = 422
         else:
-            flash("Your application was received. Keep this page's address: it is your receipt.")
+            flash(_("Your application was received. Keep this page's address: it is your receipt."))
             return redirect(url_for("web.application", permit_id=permit.id), 303)
     elif form.is_submitted():
         code = 422
-    ttl = helpers.duration_words(current_app.config["PENDING_TTL_SECONDS"])
-    return render_template("web/index.html", form=form, ttl=ttl), code
+    ttl = localtime.duration_words(current_app.config["PENDING_TTL_SECONDS"])
+    return render_template(
+        "web/index.html", form=form, ttl=ttl, contact=current_app.config.get("CONTACT_EMAIL")
+    ), code
 
 
 @bp.get("/applications/<permit_id>")
@@ -102,12 +111,38 @@ def application(permit_id: str) -> ResponseReturnValue:
     """The resident's receipt: status in words, the deadline while pending, what happens next."""
     permit = permit_or_404(permit_id)
     status = queries.status_of(permit)
-    reason = queries.revocation_reason(permit.id) if status is PermitStatus.REVOKED else None
+    reason = None
+    refused = False
+    if status is PermitStatus.REVOKED:
+        events = queries.list_events(permit.id)
+        revocations = [e for e in events if e.to_status == "revoked"]
+        reason = revocations[-1].reason if revocations else None
+        refused = words.was_refused(events)
     return render_template(
         "web/receipt.html",
         permit=permit,
         status=status,
+        refused=refused,
         reason=reason,
         now=utcnow(),
         receipt_url=url_for("web.application", permit_id=permit.id, _external=True),
     )
+
+
+@bp.get("/language")
+def set_language() -> ResponseReturnValue:
+    """The language switch: remember the chosen language in a cookie, go back to the page."""
+    values = request.args
+    target = helpers.safe_next(values.get("next"), url_for("web.index"))
+    response = redirect(target, 303)
+    chosen = values.get("lang")
+    if chosen in LANGUAGES:
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            chosen,
+            max_age=LANGUAGE_COOKIE_MAX_AGE,
+            secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+            httponly=True,
+            samesite="Lax",
+        )
+    return response

@@ -38,6 +38,7 @@ def test_resident_applies_and_sees_the_receipt(page: Page, live: LiveServer, sho
     page.get_by_label("Address in the permit zone").fill("12 Rose Street, Springfield")
     page.get_by_role("button", name="Apply for a permit").click()
     expect(page.get_by_role("alert")).to_contain_text("There is a problem")
+    expect(page.locator(".error-summary")).to_be_focused()  # at the top, read out first
     expect(page.locator("#license_plate-error")).to_contain_text("That licence plate is not valid")
     expect(page.get_by_label("Full name")).to_have_value("Maria Garcia")  # kept
     check_accessibility(page)
@@ -114,24 +115,24 @@ def test_admin_approves_revokes_and_reads_the_history(
     check_accessibility(page)
     shoot(page, "permit-pending")
 
-    # Revoke another with a reason.
+    # Refuse another (it is pending) with a reason.
     page.goto(live("/admin/permits?q=Becker"))
-    page.get_by_text("Revoke MX-77…").click()
+    page.get_by_text("Refuse MX-77…").click()
     page.get_by_label("Reason (optional, shown to the resident)").fill("Moved out of the zone")
-    page.get_by_role("button", name="Revoke permit MX-77").click()
-    expect(page.get_by_role("status")).to_contain_text("Revoked MX-77 (Tom Becker).")
+    page.get_by_role("button", name="Refuse application MX-77").click()
+    expect(page.get_by_role("status")).to_contain_text("Refused MX-77 (Tom Becker).")
 
-    # The history says who did what, when and why.
-    page.get_by_role("link", name=re.compile(r"^Revoked")).click()
+    # The history says who did what, when and why, in the interface's status words.
+    page.get_by_role("link", name=re.compile(r"^Refused or revoked")).click()
     page.get_by_role("link", name="MX-77").click()
     expect(page.get_by_role("heading", name="Permit MX-77")).to_be_visible()
     rows = page.locator("table.history tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.nth(0).locator("td")).to_have_text(
-        [re.compile(r"UTC$"), "applied (pending)", "the resident", "—"]
+        [re.compile(r"UTC$"), "Applied: Waiting for a decision", "the resident", "—"]
     )
     expect(rows.nth(1).locator("td")).to_have_text(
-        [re.compile(r"UTC$"), "pending → revoked", ADMIN[0], "Moved out of the zone"]
+        [re.compile(r"UTC$"), "Waiting for a decision → Refused", ADMIN[0], "Moved out of the zone"]
     )
     check_accessibility(page)
     shoot(page, "permit-history")
@@ -139,7 +140,7 @@ def test_admin_approves_revokes_and_reads_the_history(
     # The resident's receipt now gives the reason.
     reference = page.locator("dd code").inner_text()
     page.goto(live(f"/applications/{reference}"))
-    expect(page.locator(".status-line")).to_have_text("Status: Revoked")
+    expect(page.locator(".status-line")).to_have_text("Status: Refused")
     expect(page.locator("blockquote.reason")).to_have_text("Moved out of the zone")
     check_accessibility(page)
     page.go_back()

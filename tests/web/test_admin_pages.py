@@ -18,7 +18,7 @@ def test_staff_pages_redirect_to_sign_in_when_signed_out(client, staff):
     response = client.get("/admin/login?next=%2Fadmin%2Fpermits")
     assert response.status_code == 200
     assert title(response) == "Staff sign-in · City parking permits"
-    assert "Please log in to access this page." in text(response)
+    assert "Please sign in to see this page." in text(response)
 
 
 def test_sign_in_goes_to_the_requested_page_with_a_fresh_session(client, staff):
@@ -32,7 +32,7 @@ def test_sign_in_goes_to_the_requested_page_with_a_fresh_session(client, staff):
         assert "_user_id" in session
     page = text(client.get("/admin/permits?status=all"))
     assert "Signed in as admin@example.test." in page
-    assert "admin@example.test (admin)" in page and "Sign out" in page
+    assert "admin@example.test (administrator)" in page and "Sign out" in page
 
 
 def test_sign_in_never_redirects_off_site(client, staff):
@@ -86,7 +86,7 @@ def test_sign_in_is_rate_limited(app_factory, staff):
         )
     response = client.post("/admin/login", data={"email": ADMIN[0], "password": ADMIN[1]})
     assert response.status_code == 429
-    assert "Too Many Requests" in text(response)
+    assert "Too many attempts" in text(response)
     assert client.get("/admin/login").status_code == 200
 
 
@@ -108,8 +108,8 @@ def test_queue_shows_pending_first_with_counts_and_deadlines(app, admin_client):
     assert response.status_code == 200
     assert title(response) == "Review queue: waiting for a decision · City parking permits"
     page = text(response)
-    assert "Waiting for a decision 2 Approved 1 Revoked 0 Expired 0 All 3" in page
-    assert "Showing 1–2 of 2 applications waiting for a decision, newest first." in page
+    assert "Waiting for a decision 2 Approved 1 Refused or revoked 0 Expired 0 All 3" in page
+    assert "Showing 1–2 of 2 applications waiting for a decision. Newest first." in page
     assert page.index("BBB-222") < page.index("AAA-111")  # newest first
     assert "CCC-333" not in page
     assert "(in 5 minutes)" in page  # deadline of pending rows
@@ -131,22 +131,27 @@ def test_queue_search_by_plate_or_name(admin_client):
     assert "matching “JONES”" in by_name
     nothing = admin_client.get("/admin/permits?q=%00%25_\\")
     assert nothing.status_code == 200
-    assert "No applications waiting for a decision matching" in text(nothing)
+    assert "No applications are waiting for a decision. Search: “%_\\”." in text(nothing)
 
 
 def test_queue_pagination(admin_client):
     for n in range(23):
         apply_web(admin_client, license_plate=f"PG-{n:03d}", name=f"Resident {n:02d}")
     first = text(admin_client.get("/admin/permits?status=all"))
-    assert "Showing 1–20 of 23 permits" in first and "Page 1 of 2" in first
+    assert "Showing 1–20 of 23 permits." in first and "Page 1 of 2" in first
     assert "PG-022" in first and "PG-002" not in first
     second = admin_client.get("/admin/permits?status=all&page=2")
     assert "Showing 21–23 of 23 permits" in text(second)
     assert "PG-002" in text(second) and "PG-003" not in text(second)
     assert title(second).endswith("page 2 · City parking permits")
     assert "← Newer" in text(second) and "Older →" not in text(second)
-    beyond = text(admin_client.get("/admin/permits?status=all&page=99999999999999999999"))
-    assert "There is no page" in beyond
+    beyond = admin_client.get("/admin/permits?status=all&page=99999999999999999999")
+    assert "There is no page 1000000: this list has only 2 pages. Go to the last page" in text(
+        beyond
+    )
+    assert 'href="/admin/permits?status=all&amp;page=2">Go to the last page</a>' in (
+        beyond.get_data(as_text=True)
+    )
     assert admin_client.get("/admin/permits?status=bogus&page=x").status_code == 200
 
 
@@ -161,7 +166,7 @@ def test_approve_flashes_and_records_the_admin(admin_client):
     assert "Approved AP-1 (Ann Pro)." in page
     detail = text(admin_client.get(f"/admin/permits/{permit_id}"))
     assert "Status Approved" in detail
-    assert "pending → approved admin@example.test" in detail
+    assert "Waiting for a decision → Approved admin@example.test" in detail
     again = admin_client.post(f"/admin/permits/{permit_id}/approve")
     assert again.headers["Location"] == f"/admin/permits/{permit_id}"
     assert "AP-1 (Ann Pro) was already approved; nothing changed." in text(
@@ -175,18 +180,18 @@ def test_revoke_with_reason_shows_in_history(admin_client):
         f"/admin/permits/{permit_id}/revoke", data={"reason": "  Moved out of the zone "}
     )
     page = text(admin_client.get(response.headers["Location"]))
-    assert "Revoked RV-1 (Rita Vee)." in page
-    assert "pending → revoked admin@example.test Moved out of the zone" in page
-    assert "applied (pending) the resident" in page
+    assert "Refused RV-1 (Rita Vee)." in page  # a pending application is refused
+    assert "Waiting for a decision → Refused admin@example.test Moved out of the zone" in page
+    assert "Applied: Waiting for a decision the resident" in page
     assert title(admin_client.get(f"/admin/permits/{permit_id}")) == (
-        "Permit RV-1 (revoked) · City parking permits"
+        "Permit RV-1 (refused) · City parking permits"
     )
     again = admin_client.post(f"/admin/permits/{permit_id}/revoke")
-    assert "RV-1 (Rita Vee) was already revoked; nothing changed." in text(
+    assert "RV-1 (Rita Vee) was already refused or revoked; nothing changed." in text(
         admin_client.get(again.headers["Location"])
     )
     conflict = admin_client.post(f"/admin/permits/{permit_id}/approve")
-    assert "RV-1 (Rita Vee) cannot be approved: it has been revoked." in text(
+    assert "RV-1 (Rita Vee) cannot be approved: it has been refused or revoked." in text(
         admin_client.get(conflict.headers["Location"])
     )
 
@@ -205,9 +210,11 @@ def test_decisions_after_the_deadline_explain_the_expiry(app, admin_client):
     assert "Expired 1" in page
     revoke = admin_client.post(f"/admin/permits/{permit_id}/revoke")
     detail = text(admin_client.get(revoke.headers["Location"]))
-    assert "EX-1 (Eve Late) cannot be revoked" in detail
-    assert "pending → expired automatic expiry not approved before the deadline" in detail
-    assert "the application expired; it can no longer be approved or revoked" in detail
+    assert "EX-1 (Eve Late) cannot be refused" in detail
+    assert "Waiting for a decision → Expired automatic expiry not approved before the deadline" in (
+        detail
+    )
+    assert "the application expired; it can no longer be approved or refused" in detail
     html = admin_client.get(f"/admin/permits/{permit_id}").get_data(as_text=True)
     assert "/approve" not in html and "/revoke" not in html
 
@@ -220,7 +227,7 @@ def test_revoke_reason_must_be_one_short_line(admin_client):
     ):
         response = admin_client.post(f"/admin/permits/{permit_id}/revoke", data={"reason": reason})
         page = text(admin_client.get(response.headers["Location"]))
-        assert f"RS-1 was not revoked: {message}" in page
+        assert f"RS-1 was not changed: {message}" in page
         assert "Status Waiting for a decision" in page
 
 
@@ -229,7 +236,7 @@ def test_viewer_sees_the_queue_but_cannot_decide(app, admin_client, viewer_clien
     queue = viewer_client.get("/admin/permits")
     assert "VW-1" in text(queue)
     assert "/approve" not in queue.get_data(as_text=True)
-    assert "Only administrators can approve or revoke them." in text(
+    assert "Only administrators can approve, refuse or revoke them." in text(
         viewer_client.get(f"/admin/permits/{permit_id}")
     )
     for action in ("approve", "revoke"):

@@ -34,8 +34,10 @@ def test_application_without_csrf_token_is_refused_with_an_html_400(csrf_app):
     assert response.status_code == 400
     assert response.mimetype == "text/html"
     page = text(response)
-    assert "The CSRF token is missing." in page
-    assert "Go back, reload the page and try again." in page
+    assert title(response) == "Your form was not sent · City parking permits"
+    assert "This form could not be checked, so nothing was saved" in page
+    assert "Go back to the previous page, reload it, and send the form again." in page
+    assert "CSRF" not in page
     with csrf_app.app_context():
         assert queries.list_permits().total == 0
 
@@ -58,7 +60,7 @@ def test_sign_in_decisions_and_sign_out_need_the_token(csrf_app):
     for action in ("approve", "revoke"):
         response = client.post(f"/admin/permits/{permit.id}/{action}")
         assert response.status_code == 400, action
-        assert "The CSRF token is missing." in text(response)
+        assert "Your form was not sent" in text(response)
     with csrf_app.app_context():
         assert queries.status_of(queries.get_permit(permit.id)).value == "pending"
 
@@ -99,4 +101,5 @@ def test_method_not_allowed_is_an_html_page(client):
     response = client.get("/admin/logout")
     assert response.status_code == 405
     assert response.mimetype == "text/html"
-    assert "Method Not Allowed" in text(response)
+    assert "That cannot be done here" in text(response)
+    assert "Method Not Allowed" not in text(response)

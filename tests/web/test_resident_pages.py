@@ -99,7 +99,7 @@ def test_duplicate_plate_explains_itself_with_409(client):
     assert response.status_code == 409
     page = text(response)
     assert "Licence plate ABC 123 already has an open (pending or approved) permit." in page
-    assert "If it expires or is revoked, you can apply again." in page
+    assert "If it expires, is refused or is revoked, you can apply again." in page
     assert 'value="Someone Else"' in response.get_data(as_text=True)
 
 
@@ -112,13 +112,24 @@ def test_receipt_of_an_approved_permit(app, client):
     assert "decide by" not in page
 
 
-def test_receipt_of_a_revoked_permit_shows_the_reason(app, client):
+def test_receipt_of_a_refused_application_shows_the_reason(app, client):
     permit_id = apply_web(client)
     with app.app_context():
         service.revoke_permit(permit_id, actor="admin@example.test", reason="Not in the zone")
     page = text(client.get(f"/applications/{permit_id}"))
-    assert "Status: Revoked" in page
-    assert "revoked by the permit office for this reason: Not in the zone" in page
+    assert "Status: Refused" in page and "Revoked" not in page
+    assert "The permit office refused your application for this reason: Not in the zone" in page
+    assert "apply again" in page
+
+
+def test_receipt_of_a_revoked_permit_shows_the_reason(app, client):
+    permit_id = apply_web(client)
+    with app.app_context():
+        service.approve_permit(permit_id, actor="admin@example.test")
+        service.revoke_permit(permit_id, actor="admin@example.test", reason="Moved away")
+    page = text(client.get(f"/applications/{permit_id}"))
+    assert "Status: Revoked" in page and "Refused" not in page
+    assert "The permit office revoked this permit for this reason: Moved away" in page
     assert "apply again" in page
 
 

@@ -1,0 +1,115 @@
+"""Time zones in ONE place: UTC in the database and the API, CITY_TIMEZONE for people.
+
+Everything that turns a stored UTC moment into a local one, or a local day into UTC moments,
+lives here: the pages' times (with the zone's abbreviation, CET/CEST, MEZ/MESZ), relative times
+("in 4 minutes", in the page's language), and the end of a local day (for validity periods),
+with daylight saving done by zoneinfo, never by adding hours.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime, format_timedelta
+
+# Date patterns per page language (CLDR supplies the month names and zone abbreviations).
+# English uses the British forms: 24-hour clock, day before month, "CET" rather than "+0100".
+_PATTERNS = {
+    "en": {"clock": "HH:mm z", "date": "d MMM y, HH:mm z", "full": "d MMM y, HH:mm:ss z"},
+    "de": {"clock": "HH:mm z", "date": "d. MMM y, HH:mm z", "full": "d. MMM y, HH:mm:ss z"},
+}
+_CLDR_LOCALES = {"en": "en_GB", "de": "de_DE"}
+
+
+def city_zone() -> ZoneInfo:
+    """The configured CITY_TIMEZONE of the current app (UTC by default)."""
+    from flask import current_app
+
+    return ZoneInfo(current_app.config.get("CITY_TIMEZONE") or "UTC")
+
+
+def to_local(moment: datetime, zone: ZoneInfo | None = None) -> datetime:
+    """A stored (aware) moment as the city's wall-clock time."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+    return moment.astimezone(zone or city_zone())
+
+
+def local_today(now: datetime, zone: ZoneInfo | None = None) -> date:
+    """The city's calendar date at `now`."""
+    return to_local(now, zone).date()
+
+
+def end_of_local_day(day: date, zone: ZoneInfo | None = None) -> datetime:
+    """23:59:59.999999 of `day` in the city's zone, as an aware UTC datetime (DST-correct)."""
+    local = datetime.combine(day, time.max).replace(tzinfo=zone or city_zone())
+    return local.astimezone(UTC)
+
+
+def start_of_local_day(day: date, zone: ZoneInfo | None = None) -> datetime:
+    """Local midnight at the start of `day`, as an aware UTC datetime (DST-correct)."""
+    local = datetime.combine(day, time.min).replace(tzinfo=zone or city_zone())
+    return local.astimezone(UTC)
+
+
+def _language(language: str | None) -> str:
+    if language is None:
+        from flask_babel import get_locale
+
+        locale = get_locale()
+        language = locale.language if locale is not None else "en"
+    return language if language in _PATTERNS else "en"
+
+
+def _format(moment: datetime, kind: str, language: str | None, zone: ZoneInfo | None) -> str:
+    lang = _language(language)
+    local = to_local(moment, zone)
+    return format_datetime(local, _PATTERNS[lang][kind], locale=_CLDR_LOCALES[lang])
+
+
+def clock_time(
+    moment: datetime,
+    now: datetime | None = None,
+    *,
+    language: str | None = None,
+    zone: ZoneInfo | None = None,
+) -> str:
+    """'14:05 CET' when the moment is on the city's today, else '24 Nov 2026, 14:05 CET'."""
+    now = now or datetime.now(UTC)
+    same_day = local_today(moment, zone) == local_today(now, zone)
+    return _format(moment, "clock" if same_day else "date", language, zone)
+
+
+def full_time(
+    moment: datetime, *, language: str | None = None, zone: ZoneInfo | None = None
+) -> str:
+    """'23 Nov 2026, 14:05:09 CET': exact, for histories."""
+    return _format(moment, "full", language, zone)
+
+
+def duration_words(seconds: float, *, language: str | None = None) -> str:
+    """A duration as people say it: '5 minutes', '1 hour' ('5 Minuten' in German)."""
+    lang = _language(language)
+    return format_timedelta(
+        timedelta(seconds=max(0, round(seconds))), threshold=1, locale=_CLDR_LOCALES[lang]
+    )
+
+
+def relative_time(
+    moment: datetime, now: datetime | None = None, *, language: str | None = None
+) -> str:
+    """'in 4 minutes', '3 hours ago', 'in less than a minute' relative to now, translated."""
+    from flask_babel import force_locale, gettext
+
+    lang = _language(language)
+    delta = moment - (now or datetime.now(UTC))
+    seconds = delta.total_seconds()
+    if abs(seconds) < 60:
+        with force_locale(lang):
+            if seconds >= 0:
+                return gettext("in less than a minute")
+            return gettext("less than a minute ago")
+    return format_timedelta(
+        delta, threshold=1, add_direction=True, format="long", locale=_CLDR_LOCALES[lang]
+    )
