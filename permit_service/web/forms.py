@@ -11,13 +11,12 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 from permit_service.domain import (
     ADDRESS_MAX,
     NAME_MAX,
+    clean_reason,
     clean_text,
     has_control_chars,
     normalize_email,
     normalize_plate,
 )
-
-REASON_MAX = 500  # permit_events.reason column
 
 
 def domain_rule(check: Callable[[str], str]) -> Callable[[FlaskForm, Field], None]:
@@ -95,9 +94,6 @@ class RevokeForm(DecisionForm):
 
     reason = StringField(
         "Reason (optional, shown to the resident)",
-        validators=[
-            Optional(),
-            Length(max=REASON_MAX, message=f"Keep the reason under {REASON_MAX} characters."),
-            single_line,
-        ],
+        # The domain's rule, the same the JSON API applies (one line, at most REASON_MAX).
+        validators=[Optional(), domain_rule(clean_reason)],
     )
