@@ -233,3 +233,22 @@ def test_random_bodies_never_fail(app, client, target, name, body):
         assert name in {"approve", "revoke"} and response.status_code == 200
     else:
         assert refusal_problem(response) is None, (body, response.get_data())
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "page=" + "9" * 5_000,
+        "page_size=" + "9" * 5_000,
+        "page=-" + "9" * 5_000,
+        "page=1e999",
+        "status=%00",
+        "license_plate=AB%0012",
+        "license_plate=%ED%A0%80",  # a UTF-8 encoded surrogate
+        "license_plate=" + "A" * 5_000,
+    ],
+)
+def test_hostile_query_strings_are_422(client, admin_headers, query):
+    response = client.get(f"/permits?{query}", headers=admin_headers)
+    assert response.status_code == 422, response.get_data()
+    assert response.get_json()["code"] == 422
