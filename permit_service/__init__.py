@@ -11,6 +11,7 @@ from flask_babel import gettext
 
 from permit_service import db_bounds
 from permit_service import extensions as ext
+from permit_service.api.json_body import BodyLimitedRequest
 from permit_service.config import (
     DEFAULT_SECRET_KEY_MARKER,
     check_production_safety,
@@ -40,6 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         instance_path=overrides.pop("INSTANCE_PATH", None) or instance_path_from_env(),
     )
     os.makedirs(app.instance_path, exist_ok=True)
+    app.request_class = BodyLimitedRequest  # request.get_json(): the API's JSON limits
     app.config.from_mapping(load_config(app.instance_path))
     app.config.update(overrides)
     if not app.config.get("SECRET_KEY") and (app.config.get("DEBUG") or app.config.get("TESTING")):

@@ -191,8 +191,22 @@ class Message(str):
 NAME_MAX = 120
 ADDRESS_MAX = 200
 EMAIL_MAX = 254
+REASON_MAX = 500  # permit_events.reason column
 PLATE_RE = re.compile(r"^[A-Z0-9]+(?:[ -][A-Z0-9]+)*$")
 PLATE_MIN_CHARS, PLATE_MAX_CHARS = 2, 10
+PLATE_MAX_LENGTH = 32  # as typed: the letters and digits, separators and surrounding blanks
+_PLATE_BLANKS = " \t\n\r\f\v"  # ASCII white space: trimmed around a plate
+# `normalize_plate`'s rule as one regular expression (ECMA-262 and Python alike), for the
+# OpenAPI schema; a test holds the two to the same answers.
+PLATE_PATTERN = (
+    r"^[ \t\n\r\f\v]*"
+    rf"[A-Za-z0-9](?:[ -]?[A-Za-z0-9]){{{PLATE_MIN_CHARS - 1},{PLATE_MAX_CHARS - 1}}}"
+    r"[ \t\n\r\f\v]*$"
+)
+PLATE_HELP = (
+    "Use letters A-Z and digits, optionally separated by single spaces or hyphens, "
+    f"{PLATE_MIN_CHARS}-{PLATE_MAX_CHARS} letters and digits in all (e.g. ABC-123)."
+)
 
 # Free-text fields' messages, whole sentences per field (never "Enter the " + field).
 _TEXT_MESSAGES: dict[str, tuple[str, str, str]] = {
@@ -232,12 +246,27 @@ def clean_text(value: str, field: str, max_len: int) -> str:
     return value
 
 
+def clean_reason(value: str | None) -> str | None:
+    """The optional reason of a decision, one rule for API and pages: one line, REASON_MAX."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if len(text) > REASON_MAX:
+        raise ValueError(Message(N_("Keep the reason under %(max)d characters."), max=REASON_MAX))
+    if has_control_chars(text):
+        raise ValueError(
+            Message(N_("Use one line of plain text, without line breaks or control codes."))
+        )
+    return text
+
+
 def normalize_plate(value: str) -> str:
     """Trim and upper-case a licence plate and check its shape; raises ValueError."""
-    plate = value.strip().upper()
+    plate = value.strip(_PLATE_BLANKS).upper()
     if not plate:
         raise ValueError(Message(N_("Enter the licence plate.")))
-    if not PLATE_RE.fullmatch(plate) or not plate.isascii():
+    # ASCII before upper-casing: "ß".upper() is "SS", which would pass the check below.
+    if not value.isascii() or len(value) > PLATE_MAX_LENGTH or not PLATE_RE.fullmatch(plate):
         raise ValueError(
             Message(
                 N_(

@@ -8,10 +8,11 @@ from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_migrate import Migrate
-from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
+
+from permit_service.api.openapi import Api
 
 # Stable constraint names, so Alembic autogenerate and SQLite batch migrations can refer to them.
 NAMING_CONVENTION = {

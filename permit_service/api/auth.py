@@ -6,9 +6,11 @@ import logging
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
+from permit_service.api.blueprint import Blueprint
+from permit_service.api.openapi import RATE_LIMIT_HEADERS
 from permit_service.extensions import limiter, login_limit
 from permit_service.services.tokens import issue_token
 from permit_service.services.users import authenticate
@@ -34,18 +36,27 @@ class TokenRequestSchema(Schema):
 class TokenSchema(Schema):
     """A bearer token for `Authorization: Bearer <access_token>`."""
 
-    access_token = fields.String()
-    token_type = fields.String(metadata={"example": "bearer"})
-    expires_at = fields.AwareDateTime(format="iso")
+    access_token = fields.String(required=True)
+    token_type = fields.String(required=True, metadata={"enum": ["bearer"]})
+    expires_at = fields.AwareDateTime(format="iso", required=True)
 
 
 @blp.route("/token")
 class Token(MethodView):
     @limiter.limit(login_limit)
-    @blp.arguments(TokenRequestSchema)
-    @blp.response(200, TokenSchema)
-    @blp.alt_response(401, response="UNAUTHORIZED")
-    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    @blp.arguments(
+        TokenRequestSchema,
+        example={"email": "admin@city.example", "password": "correct-horse-battery-9"},
+    )
+    @blp.response(200, TokenSchema, headers=RATE_LIMIT_HEADERS)
+    @blp.alt_response(
+        401,
+        schema="Error",
+        description="Wrong e-mail or password (the same answer whether the account exists).",
+        headers=RATE_LIMIT_HEADERS,
+    )
+    @blp.alt_response(429, response="RATE_LIMITED")
+    @blp.doc(operationId="createToken")
     def post(self, credentials: dict[str, Any]) -> Any:
         """Get an API token for an admin or viewer account.
 

@@ -22,7 +22,8 @@ blp = Blueprint("health", __name__, description="Health probes")
 
 @blp.route("/healthz")
 class Liveness(MethodView):
-    @blp.response(200, HealthSchema)
+    @blp.response(200, HealthSchema, example={"status": "ok"})
+    @blp.doc(operationId="getLiveness")
     def get(self) -> Any:
         """Liveness: 200 while the process can answer. Touches neither database nor broker."""
         return {"status": "ok"}
@@ -32,6 +33,7 @@ class Liveness(MethodView):
 class Readiness(MethodView):
     @blp.response(200, HealthSchema)
     @blp.alt_response(503, schema=HealthSchema, description="Names what is down.")
+    @blp.doc(operationId="getReadiness")
     def get(self) -> Any:
         """Readiness: 200 when the database and the broker answer, 503 naming what is down.
 

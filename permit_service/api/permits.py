@@ -9,7 +9,9 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from permit_service.api.blueprint import Blueprint
+from permit_service.api.openapi import LOCATION_HEADER, RATE_LIMIT_HEADERS, ErrorSchema
 from permit_service.api.schemas import (
+    ApprovalSchema,
     PermitApplicationSchema,
     PermitEventSchema,
     PermitListArgsSchema,
@@ -35,6 +37,12 @@ blp = Blueprint(
 )
 
 ADMIN = [{"bearerAuth": []}]
+APPLICATION_EXAMPLE = {
+    "name": "John Doe",
+    "license_plate": "ABC-123",
+    "address": "123 Main St",
+    "email": "john@example.org",
+}
 
 
 def fail(exc: DomainError) -> None:
@@ -51,10 +59,21 @@ def fail(exc: DomainError) -> None:
 @blp.route("")
 class Permits(MethodView):
     @limiter.limit(apply_limit)  # per client address (RATELIMIT_APPLY); 429 with Retry-After
-    @blp.arguments(PermitApplicationSchema)
-    @blp.response(201, PermitSchema, description="The application was recorded as pending.")
-    @blp.alt_response(409, description="The plate already has a pending or approved permit.")
-    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    @blp.arguments(PermitApplicationSchema, example=APPLICATION_EXAMPLE)
+    @blp.response(
+        201,
+        PermitSchema,
+        description="The application was recorded as pending.",
+        headers=LOCATION_HEADER | RATE_LIMIT_HEADERS,
+    )
+    @blp.alt_response(
+        409,
+        schema=ErrorSchema,
+        description="The plate already has a pending or approved permit.",
+        headers=RATE_LIMIT_HEADERS,
+    )
+    @blp.alt_response(429, response="RATE_LIMITED")
+    @blp.doc(operationId="applyForPermit")
     def post(self, data: dict[str, Any]) -> Any:
         """Apply for a permit.
 
@@ -71,7 +90,7 @@ class Permits(MethodView):
     @blp.arguments(PermitListArgsSchema, location="query")
     @blp.response(200, PermitSchema(many=True))
     @blp.paginate(page_size=50, max_page_size=500)
-    @blp.doc(security=ADMIN)
+    @blp.doc(security=ADMIN, operationId="listPermits")
     def get(self, args: dict[str, Any], pagination_parameters: Any) -> Any:
         """List permits, newest first (admins and viewers).
 
@@ -92,7 +111,8 @@ class Permits(MethodView):
 @blp.route("/<permit_id>")
 class Permit(MethodView):
     @blp.response(200, PermitSchema)
-    @blp.alt_response(404, description="No permit with that id.")
+    @blp.alt_response(404, response="PERMIT_NOT_FOUND")
+    @blp.doc(operationId="getPermit")
     def get(self, permit_id: str) -> Any:
         """Read one permit by its id (the applicant's receipt)."""
         try:
@@ -104,11 +124,12 @@ class Permit(MethodView):
 @blp.route("/<permit_id>/approve")
 class PermitApproval(MethodView):
     @admin_required(write=True)
+    @blp.arguments(ApprovalSchema, required=False, example={})
     @blp.response(200, PermitSchema)
-    @blp.alt_response(404, description="No permit with that id.")
-    @blp.alt_response(409, description="The permit is revoked or expired.")
-    @blp.doc(security=ADMIN)
-    def post(self, permit_id: str) -> Any:
+    @blp.alt_response(404, response="PERMIT_NOT_FOUND")
+    @blp.alt_response(409, schema=ErrorSchema, description="The permit is revoked or expired.")
+    @blp.doc(security=ADMIN, operationId="approvePermit")
+    def post(self, _: dict[str, Any], permit_id: str) -> Any:
         """Approve a pending permit (admins). Approving an approved permit changes nothing."""
         try:
             return service.approve_permit(permit_id, actor=current_actor()).permit
@@ -119,15 +140,17 @@ class PermitApproval(MethodView):
 @blp.route("/<permit_id>/revoke")
 class PermitRevocation(MethodView):
     @admin_required(write=True)
-    @blp.arguments(RevokeSchema, required=False)
+    @blp.arguments(RevokeSchema, required=False, example={"reason": "Moved out of the zone"})
     @blp.response(200, PermitSchema)
-    @blp.alt_response(404, description="No permit with that id.")
-    @blp.alt_response(409, description="The permit is expired.")
-    @blp.doc(security=ADMIN)
+    @blp.alt_response(404, response="PERMIT_NOT_FOUND")
+    @blp.alt_response(409, schema=ErrorSchema, description="The permit is expired.")
+    @blp.doc(security=ADMIN, operationId="revokePermit")
     def post(self, data: dict[str, Any], permit_id: str) -> Any:
         """Revoke a pending or approved permit (admins), with an optional reason.
 
-        Revoking a revoked permit changes nothing.
+        The reason is shown to the resident on the receipt: one line of plain text, at most
+        500 characters (the same rule as the staff pages). Revoking a revoked permit changes
+        nothing.
         """
         try:
             permit = service.revoke_permit(
@@ -142,8 +165,8 @@ class PermitRevocation(MethodView):
 class PermitEvents(MethodView):
     @admin_required()
     @blp.response(200, PermitEventSchema(many=True))
-    @blp.alt_response(404, description="No permit with that id.")
-    @blp.doc(security=ADMIN)
+    @blp.alt_response(404, response="PERMIT_NOT_FOUND")
+    @blp.doc(security=ADMIN, operationId="listPermitEvents")
     def get(self, permit_id: str) -> Any:
         """The permit's history, oldest first: who changed its status, when and why."""
         try:

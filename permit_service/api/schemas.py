@@ -16,8 +16,16 @@ from marshmallow import (
 )
 
 from permit_service.domain import (
+    ADDRESS_MAX,
+    EMAIL_MAX,
+    NAME_MAX,
+    PLATE_HELP,
+    PLATE_MAX_LENGTH,
+    PLATE_PATTERN,
+    REASON_MAX,
     PermitStatus,
     ValidationFailed,
+    clean_reason,
     effective_status,
     normalize_plate,
     validate_application,
@@ -38,19 +46,23 @@ class PermitSchema(Schema):
     work itself on a 50-item page (profiled in bench/). A test holds the two to equality.
     """
 
-    id = fields.String(dump_only=True, metadata={"format": "uuid"})
-    name = fields.String()
-    license_plate = fields.String()
-    address = fields.String()
-    email = fields.String(allow_none=True)
+    id = fields.String(dump_only=True, required=True, metadata={"format": "uuid"})
+    name = fields.String(required=True)
+    license_plate = fields.String(
+        required=True, metadata={"description": "Upper case, as it was given (ABC-123)."}
+    )
+    address = fields.String(required=True)
+    email = fields.String(required=True, allow_none=True)
     status = fields.Function(
         lambda permit: status_of(permit).value,
-        metadata={"enum": [s.value for s in PermitStatus]},
+        required=True,
+        metadata={"type": "string", "enum": [s.value for s in PermitStatus]},
     )
-    created_at = fields.AwareDateTime(format="iso")
-    updated_at = fields.AwareDateTime(format="iso")
+    created_at = fields.AwareDateTime(format="iso", required=True)
+    updated_at = fields.AwareDateTime(format="iso", required=True)
     expires_at = fields.AwareDateTime(
         format="iso",
+        required=True,
         allow_none=True,
         metadata={"description": "Deadline of a pending application; null once decided."},
     )
@@ -81,23 +93,42 @@ class PermitApplicationSchema(Schema):
     """What a resident submits: name, licence plate, address and optionally an e-mail."""
 
     name = fields.String(
-        required=True, metadata={"example": "John Doe", "minLength": 1, "maxLength": 120}
+        required=True,
+        metadata={
+            "example": "John Doe",
+            "minLength": 1,
+            "maxLength": NAME_MAX,
+            "description": "One line of text (no line breaks or control characters).",
+        },
     )
     license_plate = fields.String(
         required=True,
         metadata={
             "example": "ABC-123",
-            "pattern": r"^\s*[A-Za-z0-9]+(?:[ -][A-Za-z0-9]+)*\s*$",
-            "description": "2-10 letters and digits, single spaces or hyphens between them.",
+            "pattern": PLATE_PATTERN,
+            "minLength": 2,
+            "maxLength": PLATE_MAX_LENGTH,
+            "description": PLATE_HELP + " Any letter case; blanks around it are ignored.",
         },
     )
     address = fields.String(
-        required=True, metadata={"example": "123 Main St", "minLength": 1, "maxLength": 200}
+        required=True,
+        metadata={
+            "example": "123 Main St",
+            "minLength": 1,
+            "maxLength": ADDRESS_MAX,
+            "description": "One line of text (no line breaks or control characters).",
+        },
     )
     email = fields.String(
         load_default=None,
         allow_none=True,
-        metadata={"format": "email", "example": "john@example.org"},
+        metadata={
+            "format": "email",
+            "example": "john@example.org",
+            "minLength": 3,
+            "maxLength": EMAIL_MAX,
+        },
     )
 
     @validates("email")
@@ -149,31 +180,53 @@ class PermitListArgsSchema(Schema):
             raise ValidationError({name: ["Unknown query parameter."] for name in unknown})
 
 
+class ApprovalSchema(Schema):
+    """An approval takes no fields today; any sent are refused (422) rather than ignored."""
+
+
 class RevokeSchema(Schema):
-    """Optional reason for a revocation, recorded in the permit's history."""
+    """Optional reason for a revocation: kept in the history and shown to the resident."""
 
     reason = fields.String(
         load_default=None,
         allow_none=True,
-        validate=validate.Length(max=500),
-        metadata={"example": "Resident moved out of the zone"},
+        metadata={
+            "example": "Resident moved out of the zone",
+            "maxLength": REASON_MAX,
+            "description": "One line of text (no line breaks, control or direction-override "
+            "characters); blank means none.",
+        },
     )
+
+    @post_load
+    def check_reason(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """The domain's rule for reasons, the same as the web form's; returns it trimmed."""
+        try:
+            return {**data, "reason": clean_reason(data.get("reason"))}
+        except ValueError as exc:
+            raise ValidationError({"reason": [str(exc)]}) from exc
 
 
 class PermitEventSchema(Schema):
     """One recorded change of a permit's status."""
 
-    id = fields.Integer()
-    permit_id = fields.String()
-    from_status = fields.String(allow_none=True)
-    to_status = fields.String()
-    actor = fields.String(metadata={"description": "Admin e-mail, `system` or `applicant`."})
-    reason = fields.String(allow_none=True)
-    created_at = fields.AwareDateTime(format="iso")
+    id = fields.Integer(required=True)
+    permit_id = fields.String(required=True, metadata={"format": "uuid"})
+    from_status = fields.String(required=True, allow_none=True)
+    to_status = fields.String(required=True)
+    actor = fields.String(
+        required=True, metadata={"description": "Admin e-mail, `system` or `applicant`."}
+    )
+    reason = fields.String(required=True, allow_none=True)
+    created_at = fields.AwareDateTime(format="iso", required=True)
 
 
 class HealthSchema(Schema):
     """Liveness / readiness answer."""
 
-    status = fields.String()
-    checks = fields.Dict(keys=fields.String(), values=fields.String())
+    status = fields.String(required=True, metadata={"example": "ok"})
+    checks = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={"description": "Readiness only: `ok` or `down: <why>` per dependency."},
+    )

@@ -70,9 +70,9 @@ def admin_required(write: bool = False) -> Callable[[F], F]:
         # `_apidoc`; deepcopy so the wrapped view's own doc stays as it was).
         apidoc = deepcopy(getattr(view, "_apidoc", {}))
         responses = apidoc.setdefault("response", {}).setdefault("responses", {})
-        responses.setdefault(401, []).append("UNAUTHORIZED")
+        responses.setdefault(401, []).append("BEARER_REQUIRED")
         if write:
-            responses.setdefault(403, []).append("FORBIDDEN")
+            responses.setdefault(403, []).append("ADMIN_REQUIRED")
         apidoc.setdefault("manual_doc", {}).setdefault("security", BEARER_SECURITY)
         wrapper._apidoc = apidoc  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]

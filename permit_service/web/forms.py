@@ -12,14 +12,13 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 from permit_service.domain import (
     ADDRESS_MAX,
     NAME_MAX,
+    clean_reason,
     clean_text,
     has_control_chars,
     normalize_email,
     normalize_plate,
 )
 from permit_service.i18n import translate
-
-REASON_MAX = 500  # permit_events.reason column
 
 
 def domain_rule(check: Callable[[str], str]) -> Callable[[FlaskForm, Field], None]:
@@ -99,12 +98,6 @@ class RevokeForm(DecisionForm):
 
     reason = StringField(
         _l("Reason (optional, shown to the resident)"),
-        validators=[
-            Optional(),
-            Length(
-                max=REASON_MAX,
-                message=_l("Keep the reason under %(max)d characters."),  # Length fills in max
-            ),
-            single_line,
-        ],
+        # The domain's rule, the same the JSON API applies (one line, at most REASON_MAX).
+        validators=[Optional(), domain_rule(clean_reason)],
     )

@@ -22,7 +22,7 @@ def _permit(**overrides: object) -> Permit:
         "status": "pending",
         "created_at": now.replace(microsecond=0),
         "updated_at": now,
-        "expires_at": now + timedelta(minutes=5),
+        "expires_at": now + timedelta(days=1),  # pending however long the run takes
     }
     values.update(overrides)
     return Permit(**values)
