@@ -451,7 +451,7 @@ class Bench:
             for scale in opts.scales:
                 log(f"{self.backend}: seeding to {scale:,} permits")
                 started = time.perf_counter()
-                flask(env, "permits", "seed", "--count", str(scale - seeded))
+                flask(env, "permits", "seed", "--force", "--count", str(scale - seeded))
                 seed_seconds = time.perf_counter() - started
                 seeded = scale
                 vacuum_if_postgres(database_url)

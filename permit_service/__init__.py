@@ -15,9 +15,11 @@ from permit_service.config import (
     embedded_broker_dirs,
     instance_path_from_env,
     load_config,
+    running_flask_cli,
 )
 from permit_service.errors import API_PREFIXES, register_errorhandlers
 from permit_service.hardening import allow_swagger_ui, init_hardening
+from permit_service.lazy_migrate import init_lazy_migrate
 from permit_service.logging_setup import (
     configure_logging,
     init_request_ids,
@@ -53,9 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     """Bind the extension singletons to this app."""
     ext.db.init_app(app)
-    ext.migrate.init_app(
-        app, ext.db, directory=os.path.join(os.path.dirname(app.root_path), "migrations")
-    )
+    init_lazy_migrate(app, ext.db, os.path.join(os.path.dirname(app.root_path), "migrations"))
     ext.csrf.init_app(app)
     ext.limiter.init_app(app)
     ext.login_manager.init_app(app)
@@ -66,7 +66,12 @@ def register_extensions(app: Flask) -> None:
     if app.config["CELERY"]["broker_url"].startswith("filesystem://"):
         for folder in set(embedded_broker_dirs(app.instance_path).values()):
             os.makedirs(folder, exist_ok=True)
-    ext.celery_init_app(app)
+    if running_flask_cli():
+        # `flask ...` commands publish no task: Celery (and kombu, ~0.3 s) is imported only if
+        # such an app serves a request (`flask run`; /readyz asks the broker).
+        app.before_request(lambda: _init_celery(app) if "celery" not in app.extensions else None)
+    else:
+        _init_celery(app)
     init_hardening(app)  # security headers, CORS when configured, trusted proxies
     with app.app_context():
         if ext.db.engine.dialect.name == "sqlite":
@@ -101,7 +106,6 @@ def register_blueprints(app: Flask) -> None:
 def register_request_hooks(app: Flask) -> None:
     """Request ids, and 415 for API bodies that are not JSON."""
     init_request_ids(app)
-    init_task_request_ids()
 
     @app.before_request
     def _require_json_bodies() -> None:
@@ -120,6 +124,12 @@ def register_commands(app: Flask) -> None:
 
     app.cli.add_command(permits_cli)
     app.cli.add_command(users_cli)
+
+
+def _init_celery(app: Flask) -> None:
+    """Bind Celery to the app; tasks carry the publishing request's id."""
+    ext.celery_init_app(app)
+    init_task_request_ids()
 
 
 def _tune_sqlite(engine: Any) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
-from flask.cli import AppGroup
+from flask import current_app
+from flask.cli import AppGroup, with_appcontext
 
 from permit_service.domain import DomainError, PermitStatus
 from permit_service.models import User
@@ -12,11 +15,24 @@ from permit_service.services import seeding, tokens, users
 
 CLI_ACTOR = "cli"
 
+_verbose_option = click.option(
+    "--verbose", "-v", is_flag=True, help="Also log INFO lines (to stderr), as LOG_LEVEL=INFO."
+)
+
+
+def _quiet_logs(verbose: bool) -> None:
+    """Commands print results on stdout; logs go to stderr, WARNING and up unless asked for."""
+    level = "INFO" if verbose else current_app.config.get("CLI_LOG_LEVEL") or "WARNING"
+    logging.getLogger().setLevel(level.upper())
+
 
 # AppGroup: every command runs inside the app context, also under Flask's CliRunner in tests.
 @click.group("permits", cls=AppGroup)
-def permits_cli() -> None:
+@_verbose_option
+@with_appcontext
+def permits_cli(verbose: bool) -> None:
     """Decide and expire permits from the command line."""
+    _quiet_logs(verbose)
 
 
 @permits_cli.command("approve")
@@ -55,8 +71,19 @@ def expire() -> None:
     is_flag=True,
     help="Seed only pending permits whose deadline has passed (for timing the expiry sweep).",
 )
-def seed(count: int, due: bool) -> None:
-    """Insert COUNT synthetic permits in bulk, with a progress bar (benchmarks, demos)."""
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Seed even though the database already holds permits (they stay; seeded ones add up).",
+)
+def seed(count: int, due: bool, force: bool) -> None:
+    """Insert COUNT synthetic permits in bulk (development and benchmarks, never live data)."""
+    if not force and seeding.holds_permits():
+        raise click.ClickException(
+            "This database already holds permits: seeding is for development and benchmark "
+            "databases and would mix made-up permits into them. Use an empty database, or "
+            "pass --force to add them anyway."
+        )
     mix = {PermitStatus.PENDING: 1.0} if due else None
     with click.progressbar(length=count, label="seeding permits") as bar:
         seeding.seed_permits(count, mix=mix, due=due, on_batch=bar.update)
@@ -68,8 +95,11 @@ def seed(count: int, due: bool) -> None:
 
 # AppGroup: every command runs inside an app context, also under app.test_cli_runner().
 @click.group("users", cls=AppGroup)
-def users_cli() -> None:
+@_verbose_option
+@with_appcontext
+def users_cli(verbose: bool) -> None:
     """Manage back-office accounts and their API tokens."""
+    _quiet_logs(verbose)
 
 
 _password_option = click.option(

@@ -79,6 +79,11 @@ def gunicorn_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     }
 
 
+def running_flask_cli() -> bool:
+    """Whether this process is a `flask ...` command (Flask's CLI sets FLASK_RUN_FROM_CLI)."""
+    return os.environ.get("FLASK_RUN_FROM_CLI") == "true"
+
+
 def instance_path_from_env() -> str | None:
     """INSTANCE_PATH moves instance/ (SQLite file, embedded broker) elsewhere, e.g. per test run."""
     return os.environ.get("INSTANCE_PATH") or None
@@ -187,6 +192,9 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "LOG_FORMAT": log_format_from(env),
         "LOG_LEVEL": env.get("LOG_LEVEL") or "INFO",
+        # `flask permits|users ...`: stdout holds the results; logs only from WARNING up, unless
+        # LOG_LEVEL (or --verbose) asks for more.
+        "CLI_LOG_LEVEL": env.get("LOG_LEVEL") or "WARNING",
         # How many reverse proxies set X-Forwarded-For in front of gunicorn (0: none).
         "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0, minimum=0),
         # flask-smorest / OpenAPI
