@@ -8,6 +8,7 @@ prints where to go next.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -39,10 +40,8 @@ def _take_terminal() -> Callable[[], None]:
         return lambda: None
 
     def give_back() -> None:
-        try:
+        with contextlib.suppress(OSError):
             os.tcsetpgrp(tty, previous)
-        except OSError:
-            pass
         os.close(tty)
 
     return give_back
