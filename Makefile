@@ -57,8 +57,9 @@ lock: | $(UV)
 
 # A local .env with a generated SECRET_KEY (production is the default: no key, no start).
 # `make run` skips it when SECRET_KEY is already in the environment.
+# umask 077: the key is readable by its owner only (mode 600).
 .env:
-	@echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > .env
+	@umask 077; echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > .env
 	@echo "created .env with a generated SECRET_KEY"
 
 # The web app, one Celery worker and one beat (see Procfile), supervised by honcho through

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,7 +11,6 @@ from flask import Flask, abort, request
 
 from permit_service import extensions as ext
 from permit_service.config import (
-    DEFAULT_SECRET_KEY_MARKER,
     check_production_safety,
     embedded_broker_dirs,
     instance_path_from_env,
@@ -40,7 +40,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(load_config(app.instance_path))
     app.config.update(overrides)
     if not app.config.get("SECRET_KEY") and (app.config.get("DEBUG") or app.config.get("TESTING")):
-        app.config["SECRET_KEY"] = DEFAULT_SECRET_KEY_MARKER
+        # Development without a key: a random one per process start, never one anyone can know
+        # (sessions end when the process restarts).
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
     check_production_safety(app.config)
     configure_logging(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
 
