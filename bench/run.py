@@ -678,7 +678,7 @@ def list_scaling(backend: dict[str, Any]) -> dict[str, Any]:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The results as Markdown tables (README's Benchmarks section copies these)."""
+    """The results as Markdown tables (bench/README.md copies these)."""
     m = report["machine"]
     o = report["options"]
     lines = [
