@@ -6,6 +6,7 @@ waits until one of them runs. tests/test_startup_imports.py keeps it that way.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import click
@@ -22,6 +23,8 @@ class LazyMigrate:
     def load(self) -> Any:
         """Import Flask-Migrate and bind it to the app (once); return its extension entry."""
         if self._real is None:
+            # alembic >= 1.18 logs "setup plugin ..." at INFO on every start: noise to an operator.
+            logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
             from flask_migrate import Migrate
 
             Migrate(self._app, self._db, directory=self._directory)  # also registers `flask db`
