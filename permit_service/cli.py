@@ -23,7 +23,11 @@ _verbose_option = click.option(
 def _quiet_logs(verbose: bool) -> None:
     """Commands print results on stdout; logs go to stderr, WARNING and up unless asked for."""
     level = "INFO" if verbose else current_app.config.get("CLI_LOG_LEVEL") or "WARNING"
-    logging.getLogger().setLevel(level.upper())
+    root = logging.getLogger()
+    previous = root.level
+    root.setLevel(level.upper())
+    # Back as it was when the command ends (it matters where commands run in-process: tests).
+    click.get_current_context().call_on_close(lambda: root.setLevel(previous))
 
 
 # AppGroup: every command runs inside the app context, also under Flask's CliRunner in tests.
