@@ -15,7 +15,6 @@ from permit_service.config import (
     embedded_broker_dirs,
     instance_path_from_env,
     load_config,
-    running_flask_cli,
 )
 from permit_service.errors import API_PREFIXES, register_errorhandlers
 from permit_service.hardening import allow_swagger_ui, init_hardening
@@ -68,7 +67,7 @@ def register_extensions(app: Flask) -> None:
     if app.config["CELERY"]["broker_url"].startswith("filesystem://"):
         for folder in set(embedded_broker_dirs(app.instance_path).values()):
             os.makedirs(folder, exist_ok=True)
-    if running_flask_cli():
+    if _running_flask_cli():
         # `flask ...` commands publish no task: Celery (and kombu, ~0.3 s) is imported only if
         # such an app serves a request (`flask run`; /readyz asks the broker).
         app.before_request(lambda: _init_celery(app) if "celery" not in app.extensions else None)
@@ -126,6 +125,11 @@ def register_commands(app: Flask) -> None:
 
     app.cli.add_command(permits_cli)
     app.cli.add_command(users_cli)
+
+
+def _running_flask_cli() -> bool:
+    """Whether this process is a `flask ...` command: Flask's CLI marks it (not a setting)."""
+    return os.environ.get("FLASK_RUN_FROM_CLI") == "true"
 
 
 def _init_celery(app: Flask) -> None:

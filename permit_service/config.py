@@ -81,11 +81,6 @@ def gunicorn_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     }
 
 
-def running_flask_cli() -> bool:
-    """Whether this process is a `flask ...` command (Flask's CLI sets FLASK_RUN_FROM_CLI)."""
-    return os.environ.get("FLASK_RUN_FROM_CLI") == "true"
-
-
 def instance_path_from_env() -> str | None:
     """INSTANCE_PATH moves instance/ (SQLite file, embedded broker) elsewhere, e.g. per test run."""
     return os.environ.get("INSTANCE_PATH") or None
