@@ -11,11 +11,12 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Only pyproject.toml first: this layer (the slow pip install) is rebuilt when the dependencies
-# change, not on every source edit. psycopg[binary] ships wheels, so no compiler is needed.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
-    && pip install -r requirements.txt
+# Only the lock file first: this layer (the slow pip install) is rebuilt when the dependencies
+# change, not on every source edit. It installs exactly the versions `make run` and CI use
+# (requirements/run.txt, made by `make lock`); --no-deps: nothing is resolved afresh here.
+# psycopg[binary] ships wheels, so no compiler is needed.
+COPY requirements/run.txt ./requirements.txt
+RUN pip install --no-deps -r requirements.txt
 
 # --- runtime: the virtualenv, the source, a non-root user ------------------------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime

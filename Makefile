@@ -7,25 +7,42 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 export FLASK_APP := wsgi
 
-.PHONY: run test lint bench clean install install-dev translations
+.PHONY: run test lint lock bench clean install install-dev translations
+
+# Installs come from the lock files in requirements/ (every package pinned, made by `make lock`),
+# with uv: from PATH when there is one, else pip puts it into the venv (a fresh machine has only
+# Python). `uv pip install` never removes anything, so one venv can hold run + dev + bench.
+# No --compile-bytecode (pip's way: every file, ~15 s on 2 busy cores): Python writes the .pyc
+# of what a process imports when it first imports it, so the first start pays for what it uses
+# and later ones reuse it. Hence PYTHONDONTWRITEBYTECODE is dropped for make's commands: with it,
+# every process start would compile the libraries again (about twice the start-up time).
+UV_VERSION ?= 0.13.9
+UV ?= $(or $(shell command -v uv 2>/dev/null),$(BIN)/uv)
+UV_INSTALL = $(UV) pip install -q --python $(BIN)/python
+unexport PYTHONDONTWRITEBYTECODE
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(if $(filter $(BIN)/uv,$(UV)),$(PYTHON) -m venv $(VENV),$(UV) venv -q --python $(PYTHON) $(VENV))
 
-# Runtime dependencies only (what `make run` needs).
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+$(BIN)/uv: | $(BIN)/python
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+
+# Runtime dependencies only (what `make run` needs), then the project itself, editable.
+$(VENV)/.installed: pyproject.toml requirements/run.txt | $(BIN)/python $(UV)
+	$(UV_INSTALL) -r requirements/run.txt
+	$(UV_INSTALL) --no-deps -e .
 	@touch $@
 
 # Plus the test tools.
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml requirements/dev.txt | $(BIN)/python $(UV)
+	$(UV_INSTALL) -r requirements/dev.txt
+	$(UV_INSTALL) --no-deps -e .
 	@touch $@ $(VENV)/.installed
 
 # Plus the benchmark tools (matplotlib, psutil, profilers).
-$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[bench]'
+$(VENV)/.installed-bench: pyproject.toml requirements/bench.txt | $(BIN)/python $(UV)
+	$(UV_INSTALL) -r requirements/bench.txt
+	$(UV_INSTALL) --no-deps -e .
 	@touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
@@ -50,23 +67,32 @@ translations: $(VENV)/.installed
 		--ignore-obsolete --ignore-pot-creation-date
 	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
 
+# Re-resolve the lock files from pyproject.toml (after adding or changing a dependency): the
+# newest versions pyproject.toml allows, for Python 3.11 on any platform. dev and bench are
+# constrained to run's pins, so `make run`, `make test` and `make bench` share every version.
+# No index or download address is written (tests/test_lock_files.py checks that). Keeps the
+# pinned versions it can; `make lock LOCK_ARGS=--upgrade` moves everything to the newest.
+LOCK = $(UV) pip compile -q pyproject.toml --universal --python-version 3.11 \
+	--no-emit-index-url --no-emit-find-links --custom-compile-command 'make lock' $(LOCK_ARGS)
+lock: | $(UV)
+	$(LOCK) -o requirements/run.txt
+	$(LOCK) --extra dev -c requirements/run.txt -o requirements/dev.txt
+	$(LOCK) --extra bench -c requirements/run.txt -c requirements/dev.txt -o requirements/bench.txt
+
 # A local .env with a generated SECRET_KEY (production is the default: no key, no start).
 # `make run` skips it when SECRET_KEY is already in the environment.
+# umask 077: the key is readable by its owner only (mode 600).
 .env:
-	@echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > .env
+	@umask 077; echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > .env
 	@echo "created .env with a generated SECRET_KEY"
 
-# The web app, one Celery worker and one beat (see Procfile), supervised by honcho: Ctrl-C or
-# SIGTERM stops all three. `--env /dev/null`: the app reads .env itself, where the environment
-# wins; honcho's own .env loading would let .env win instead. honcho SIGKILLs what still runs
-# 5 s after the first process stopped (its KILL_WAIT, not an option: honcho issue #189); a
-# Celery worker's warm shutdown can take longer on a busy machine, so it gets 20 s.
-HONCHO = $(BIN)/python -c 'import sys, honcho.command as c, honcho.manager as m; \
-	m.KILL_WAIT = 20; sys.exit(c.main())'
-
+# The web app, one Celery worker and one beat (see Procfile), supervised by honcho through
+# tools/make_run.py: it prints where to go next once the app answers; Ctrl-C stops all three and
+# exits 0, SIGTERM stops them too. Logs are plain text unless LOG_FORMAT says otherwise.
+run: export LOG_FORMAT ?= text
 run: $(VENV)/.installed $(CATALOGUES) $(if $(SECRET_KEY),,.env)
 	$(BIN)/flask db upgrade
-	PATH="$(abspath $(BIN)):$$PATH" exec $(HONCHO) start --env /dev/null --port $(PORT)
+	PATH="$(abspath $(BIN)):$$PATH" exec $(BIN)/python tools/make_run.py $(PORT)
 
 test: $(VENV)/.installed-dev $(CATALOGUES)
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -76,9 +102,10 @@ test: $(VENV)/.installed-dev $(CATALOGUES)
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# Fails on lint findings and on formatting (`ruff format .` fixes the latter).
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check . || true
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis

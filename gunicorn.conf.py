@@ -12,6 +12,8 @@ LOG_LEVEL (as for the app).
 
 import os
 
+from gunicorn.http import wsgi as _gunicorn_wsgi
+
 from permit_service.config import gunicorn_settings
 
 _settings = gunicorn_settings()
@@ -41,3 +43,16 @@ proc_name = "permit_service"
 # gunicorn >= 25 opens a control socket at one fixed per-user path: several gunicorns on one
 # machine (tests, benchmarks, blue/green) would fight over it. Nothing here uses gunicornc.
 control_socket_disable = True
+
+
+# No `Server: gunicorn` header: it tells an attacker what to try. gunicorn has no setting for it,
+# so its response drops the line (workers inherit this from the master that reads this file).
+_gunicorn_default_headers = _gunicorn_wsgi.Response.default_headers
+
+
+def _headers_without_server(self: _gunicorn_wsgi.Response) -> list[str]:
+    """gunicorn's own response headers, less Server."""
+    return [h for h in _gunicorn_default_headers(self) if not h.lower().startswith("server:")]
+
+
+_gunicorn_wsgi.Response.default_headers = _headers_without_server

@@ -451,7 +451,7 @@ class Bench:
             for scale in opts.scales:
                 log(f"{self.backend}: seeding to {scale:,} permits")
                 started = time.perf_counter()
-                flask(env, "permits", "seed", "--count", str(scale - seeded))
+                flask(env, "permits", "seed", "--force", "--count", str(scale - seeded))
                 seed_seconds = time.perf_counter() - started
                 seeded = scale
                 vacuum_if_postgres(database_url)
@@ -678,7 +678,7 @@ def list_scaling(backend: dict[str, Any]) -> dict[str, Any]:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The results as Markdown tables (README's Benchmarks section copies these)."""
+    """The results as Markdown tables (bench/README.md copies these)."""
     m = report["machine"]
     o = report["options"]
     lines = [

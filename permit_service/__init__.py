@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,7 +14,6 @@ from permit_service import db_bounds
 from permit_service import extensions as ext
 from permit_service.api.json_body import BodyLimitedRequest
 from permit_service.config import (
-    DEFAULT_SECRET_KEY_MARKER,
     check_production_safety,
     embedded_broker_dirs,
     instance_path_from_env,
@@ -23,6 +23,7 @@ from permit_service.domain import N_
 from permit_service.errors import is_api_path, record_api_blueprints, register_errorhandlers
 from permit_service.hardening import allow_swagger_ui, init_cors, init_hardening
 from permit_service.i18n import init_i18n
+from permit_service.lazy_migrate import init_lazy_migrate
 from permit_service.logging_setup import (
     configure_logging,
     init_request_ids,
@@ -45,7 +46,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(load_config(app.instance_path))
     app.config.update(overrides)
     if not app.config.get("SECRET_KEY") and (app.config.get("DEBUG") or app.config.get("TESTING")):
-        app.config["SECRET_KEY"] = DEFAULT_SECRET_KEY_MARKER
+        # Development without a key: a random one per process start, never one anyone can know
+        # (sessions end when the process restarts).
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
     check_production_safety(app.config)
     configure_logging(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
 
@@ -61,9 +64,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     """Bind the extension singletons to this app."""
     ext.db.init_app(app)
-    ext.migrate.init_app(
-        app, ext.db, directory=os.path.join(os.path.dirname(app.root_path), "migrations")
-    )
+    init_lazy_migrate(app, ext.db, os.path.join(os.path.dirname(app.root_path), "migrations"))
     ext.csrf.init_app(app)
     ext.limiter.init_app(app)
     ext.login_manager.init_app(app)
@@ -77,7 +78,12 @@ def register_extensions(app: Flask) -> None:
     if app.config["CELERY"]["broker_url"].startswith("filesystem://"):
         for folder in set(embedded_broker_dirs(app.instance_path).values()):
             os.makedirs(folder, exist_ok=True)
-    ext.celery_init_app(app)
+    if _running_flask_cli():
+        # `flask ...` commands publish no task: Celery (and kombu, ~0.3 s) is imported only if
+        # such an app serves a request (`flask run`; /readyz asks the broker).
+        app.before_request(lambda: _init_celery(app) if "celery" not in app.extensions else None)
+    else:
+        _init_celery(app)
     init_hardening(app)  # security headers, CORS when configured, trusted proxies
     with app.app_context():
         if ext.db.engine.dialect.name == "sqlite":
@@ -116,7 +122,6 @@ def register_blueprints(app: Flask) -> None:
 def register_request_hooks(app: Flask) -> None:
     """Request ids, and 415 for API bodies that are not JSON."""
     init_request_ids(app)
-    init_task_request_ids()
 
     @app.before_request
     def _require_json_bodies() -> None:
@@ -135,6 +140,17 @@ def register_commands(app: Flask) -> None:
 
     app.cli.add_command(permits_cli)
     app.cli.add_command(users_cli)
+
+
+def _running_flask_cli() -> bool:
+    """Whether this process is a `flask ...` command: Flask's CLI marks it (not a setting)."""
+    return os.environ.get("FLASK_RUN_FROM_CLI") == "true"
+
+
+def _init_celery(app: Flask) -> None:
+    """Bind Celery to the app; tasks carry the publishing request's id."""
+    ext.celery_init_app(app)
+    init_task_request_ids()
 
 
 def _tune_sqlite(engine: Any, lock_timeout: int) -> None:

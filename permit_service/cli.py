@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from permit_service.db_bounds import background
 from permit_service.domain import DomainError, PermitStatus
@@ -14,11 +16,28 @@ from permit_service.services import seeding, tokens, users
 
 CLI_ACTOR = "cli"
 
+_verbose_option = click.option(
+    "--verbose", "-v", is_flag=True, help="Also log INFO lines (to stderr), as LOG_LEVEL=INFO."
+)
+
+
+def _quiet_logs(verbose: bool) -> None:
+    """Commands print results on stdout; logs go to stderr, WARNING and up unless asked for."""
+    level = "INFO" if verbose else current_app.config.get("CLI_LOG_LEVEL") or "WARNING"
+    root = logging.getLogger()
+    previous = root.level
+    root.setLevel(level.upper())
+    # Back as it was when the command ends (it matters where commands run in-process: tests).
+    click.get_current_context().call_on_close(lambda: root.setLevel(previous))
+
 
 # AppGroup: every command runs inside the app context, also under Flask's CliRunner in tests.
 @click.group("permits", cls=AppGroup)
-def permits_cli() -> None:
+@_verbose_option
+@with_appcontext
+def permits_cli(verbose: bool) -> None:
     """Decide and expire permits from the command line."""
+    _quiet_logs(verbose)
 
 
 @permits_cli.command("approve")
@@ -59,8 +78,19 @@ def expire() -> None:
     is_flag=True,
     help="Seed only pending permits whose deadline has passed (for timing the expiry sweep).",
 )
-def seed(count: int, due: bool) -> None:
-    """Insert COUNT synthetic permits in bulk, with a progress bar (benchmarks, demos)."""
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Seed even though the database already holds permits (they stay; seeded ones add up).",
+)
+def seed(count: int, due: bool, force: bool) -> None:
+    """Insert COUNT synthetic permits in bulk (development and benchmarks, never live data)."""
+    if not force and seeding.holds_permits():
+        raise click.ClickException(
+            "This database already holds permits: seeding is for development and benchmark "
+            "databases and would mix made-up permits into them. Use an empty database, or "
+            "pass --force to add them anyway."
+        )
     mix = {PermitStatus.PENDING: 1.0} if due else None
     # Bulk batches may take longer than a web request may: no statement timeout here.
     with background(0), click.progressbar(length=count, label="seeding permits") as bar:
@@ -73,8 +103,11 @@ def seed(count: int, due: bool) -> None:
 
 # AppGroup: every command runs inside an app context, also under app.test_cli_runner().
 @click.group("users", cls=AppGroup)
-def users_cli() -> None:
+@_verbose_option
+@with_appcontext
+def users_cli(verbose: bool) -> None:
     """Manage back-office accounts and their API tokens."""
+    _quiet_logs(verbose)
 
 
 _password_option = click.option(

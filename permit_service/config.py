@@ -6,11 +6,13 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
 
-DEFAULT_SECRET_KEY_MARKER = "dev-insecure-secret-key"  # noqa: S105 - a marker, never used in production
+# The database password .env.example and docker-compose.yml ship with: never deployable.
+PLACEHOLDER_PASSWORD = "change-me"  # noqa: S105 - the placeholder that is refused
 
 
 class ConfigError(RuntimeError):
@@ -212,6 +214,9 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "LOG_FORMAT": log_format_from(env),
         "LOG_LEVEL": env.get("LOG_LEVEL") or "INFO",
+        # `flask permits|users ...`: stdout holds the results; logs only from WARNING up, unless
+        # LOG_LEVEL (or --verbose) asks for more.
+        "CLI_LOG_LEVEL": env.get("LOG_LEVEL") or "WARNING",
         # How many reverse proxies set X-Forwarded-For in front of gunicorn (0: none).
         "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0, minimum=0),
         # flask-smorest / OpenAPI
@@ -235,13 +240,24 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
 
 
 def check_production_safety(config: Mapping[str, Any]) -> None:
-    """Refuse to run in production without a real SECRET_KEY (SPEC.md section 6)."""
+    """Refuse to run in production without a real SECRET_KEY or with the example's password."""
     if config.get("DEBUG") or config.get("TESTING"):
         return
     key = config.get("SECRET_KEY")
-    if not key or key == DEFAULT_SECRET_KEY_MARKER or len(str(key)) < 16:
+    if not key or len(str(key)) < 16:
         raise ConfigError(
             "SECRET_KEY is not set (or shorter than 16 characters). Set it in the environment or "
             "in .env, e.g. SECRET_KEY=$(python -c 'import secrets; print(secrets.token_hex(32))'); "
             "for local development only, FLASK_DEBUG=1 allows a throwaway key."
+        )
+    try:
+        password = urlsplit(str(config.get("SQLALCHEMY_DATABASE_URI") or "")).password
+    except ValueError:  # not a URL the driver would take either; the engine says so itself
+        password = None
+    if password == PLACEHOLDER_PASSWORD:
+        raise ConfigError(
+            f"DATABASE_URL still holds the example's placeholder password {PLACEHOLDER_PASSWORD!r} "
+            "(from .env.example). Choose a password of your own, e.g. $(python -c 'import "
+            "secrets; print(secrets.token_urlsafe(24))'), and set it in .env both as "
+            "POSTGRES_PASSWORD and in DATABASE_URL."
         )

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from celery import Celery, Task
+from typing import TYPE_CHECKING
+
 from flask import Flask, current_app, request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 
 from permit_service.api.openapi import Api
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 # Stable constraint names, so Alembic autogenerate and SQLite batch migrations can refer to them.
 NAMING_CONVENTION = {
@@ -24,7 +27,6 @@ NAMING_CONVENTION = {
 }
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
-migrate = Migrate()
 api = Api()
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -51,6 +53,7 @@ limiter = Limiter(key_func=client_address)
 
 def celery_init_app(app: Flask) -> Celery:
     """Bind a Celery app to the Flask app (Flask's Celery pattern): tasks run in an app context."""
+    from celery import Celery, Task  # here, not at the top: `flask` commands never need it
 
     class FlaskTask(Task):
         def __call__(self, *args: object, **kwargs: object) -> object:

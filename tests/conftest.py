@@ -177,3 +177,44 @@ def admin_headers(app: Flask) -> dict[str, str]:
 def viewer_headers(app: Flask) -> dict[str, str]:
     """Headers of an authenticated viewer (may list and read history, not approve or revoke)."""
     return auth_headers(app, "viewer", "viewer@city.example")
+
+
+# --- the closing line about tests skipped for a missing service ------------------------------
+
+SERVICE_VARIABLES = {
+    "TEST_POSTGRES_URL": "PostgreSQL",
+    "TEST_REDIS_URL": "Redis",
+    "TEST_AMQP_URL": "RabbitMQ",
+}
+SERVICES_HINT = (
+    "to run them, start the services and export TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1"
+    ":5432/postgres TEST_REDIS_URL=redis://127.0.0.1:6379 "
+    "TEST_AMQP_URL=amqp://guest:guest@127.0.0.1:5672// (README, Tests)"
+)
+
+
+def service_skip_line(reasons: list[str]) -> str:
+    """One line: how many tests skipped for a missing PostgreSQL, Redis or RabbitMQ, and why."""
+    counts = {name: 0 for name in SERVICE_VARIABLES.values()}
+    for reason in reasons:
+        for variable, name in SERVICE_VARIABLES.items():
+            if f"{variable} not set" in reason:
+                counts[name] += 1
+    total = sum(counts.values())
+    if not total:
+        return "0 tests skipped for a missing PostgreSQL, Redis or RabbitMQ"
+    missing = ", ".join(f"{name} {n}" for name, n in counts.items() if n)
+    tests = "test" if total == 1 else "tests"
+    return f"{total} {tests} skipped for a missing service ({missing}); {SERVICES_HINT}"
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: Any) -> Iterator[None]:
+    """After pytest's own summary, just above its closing counts: the service skip line."""
+    result = yield
+    reasons = []
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        reasons.append(str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr))
+    terminalreporter.write_line(service_skip_line(reasons))
+    return result

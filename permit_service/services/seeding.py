@@ -155,3 +155,8 @@ def _seed_plate(n: int) -> str:
     a, rest = divmod(letters, 26 * 26)
     b, c = divmod(rest, 26)
     return f"{chr(65 + a % 26)}{chr(65 + b)}{chr(65 + c)}-{digits:05d}"
+
+
+def holds_permits() -> bool:
+    """Whether the database already holds a permit: seeding refuses to mix with real data."""
+    return db.session.execute(sa.select(Permit.id).limit(1)).first() is not None

@@ -40,10 +40,6 @@ def run_id() -> str:
     return f"permit_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
 
-
-
-
-
 def process_env(overrides: Mapping[str, str]) -> dict[str, str]:
     """The test's environment without app settings from the developer's shell, plus overrides."""
     env = {k: v for k, v in os.environ.items() if k not in _SCRUB}

@@ -1,16 +1,25 @@
 """`make run` as a new user runs it: web, one worker and one beat; Ctrl-C or SIGTERM stops all.
 
+Ctrl-C is pressed for real: make runs on a pseudo-terminal and gets the ^C byte, so the terminal
+sends SIGINT to its foreground process group, as in a developer's shell; it must end with exit 0.
+
 The embedded defaults (SQLite file and filesystem broker under INSTANCE_PATH, no server), a
 2-second TTL and a 1-second sweep: an application expires in the database within seconds.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import re
 import signal
 import sqlite3
+import subprocess
 import sys
+import termios
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,6 +29,7 @@ import psutil
 import pytest
 
 from tests.integration.processes import (
+    ROOT,
     free_port,
     kill_group,
     process_env,
@@ -78,10 +88,48 @@ def _stored(database: Path, permit_id: str) -> tuple[str, list[tuple[Any, ...]]]
     return row[0], events
 
 
+def _start_on_a_terminal(
+    argv: list[str], env: dict[str, str], log: Path
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start `argv` in a new session whose controlling terminal is a fresh pty; copy its output
+    to `log`. Returns the process and the pty's master end (write b"\x03" for Ctrl-C)."""
+    master, slave = pty.openpty()
+
+    def _take_the_terminal() -> None:  # in the child, after setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(  # noqa: S603 - fixed argv built by the test
+        argv,
+        cwd=ROOT,
+        env=env,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=_take_the_terminal,  # noqa: PLW1509 - no threads to deadlock here
+    )
+    os.close(slave)
+
+    def _copy() -> None:
+        with open(log, "ab") as out:
+            while True:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: every process holding the terminal is gone
+                    return
+                if not chunk:
+                    return
+                out.write(chunk)
+                out.flush()
+
+    threading.Thread(target=_copy, daemon=True).start()
+    return proc, master
+
+
 @pytest.mark.parametrize(
     "stop",
     ["ctrl-c", "sigterm"],
-    ids=["ctrl-c: SIGINT to the process group", "SIGTERM to make"],
+    ids=["ctrl-c pressed on the terminal", "SIGTERM to make"],
 )
 def test_make_run_starts_three_processes_expires_and_stops_them_all(
     stop: str, tmp_path: Path
@@ -99,7 +147,11 @@ def test_make_run_starts_three_processes_expires_and_stops_them_all(
     )
     log = tmp_path / "make-run.log"
     base = f"http://127.0.0.1:{port}"
-    make = start(["make", "run", f"PORT={port}", f"VENV={sys.prefix}"], env, log)
+    argv = ["make", "run", f"PORT={port}", f"VENV={sys.prefix}"]
+    if stop == "ctrl-c":
+        make, terminal = _start_on_a_terminal(argv, env, log)
+    else:
+        make = start(argv, env, log)
     try:
         wait_for(lambda: _http("GET", f"{base}/healthz")[0] == 200, 90, "the web app", log)
         wait_for(
@@ -111,6 +163,17 @@ def test_make_run_starts_three_processes_expires_and_stops_them_all(
         wait_for(
             lambda: "celery@" in log.read_text() and " ready." in log.read_text(), 30, "worker"
         )
+        # Where to go next, once the app answers; and a log a person can read (no JSON lines).
+        text = wait_for(
+            lambda: "permit_service is ready at" in (t := log.read_text()) and t, 30, "next steps"
+        )
+        assert f"permit_service is ready at {base}/" in text
+        flask = Path(os.path.relpath(sys.prefix, ROOT), "bin", "flask")  # as the README says it
+        assert f"{flask} users create-admin admin@example.org" in text
+        assert f"{base}/admin/login" in text and f"Data: {instance}/" in text
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", text)  # honcho colours its prefixes on a terminal
+        logged = [line.split(" | ", 1)[1] for line in plain.splitlines() if " | " in line]
+        assert logged and not [line for line in logged if line.startswith("{")]
 
         status, permit = _http(
             "POST", f"{base}/permits", {"name": "J Doe", "license_plate": "RUN-1", "address": "x"}
@@ -130,10 +193,11 @@ def test_make_run_starts_three_processes_expires_and_stops_them_all(
         # Everything below make: honcho and its helpers, the three services, their children.
         below = tree(make)[1:]
         if stop == "ctrl-c":
-            os.killpg(make.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+            os.write(terminal, b"\x03")  # the terminal turns it into SIGINT
+            assert make.wait(timeout=30) == 0, tail(log)  # stopping is not a failure
         else:
             make.send_signal(signal.SIGTERM)  # what `kill PID` does
-        assert make.wait(timeout=30) != 0, tail(log)  # make reports the interruption
+            assert make.wait(timeout=30) != 0, tail(log)  # make reports the termination
         survivors = stop_all(below, timeout=5)
         assert not survivors, f"survived {stop}: {survivors}" + tail(log)
         assert _http("GET", f"{base}/healthz")[0] == 0  # nothing answers on the port any more
