@@ -8,13 +8,17 @@ GUNICORN_WORKER_CLASS (sync, or gthread with threads > 1), GUNICORN_TIMEOUT (30)
 GUNICORN_GRACEFUL_TIMEOUT (30), GUNICORN_KEEPALIVE (5), GUNICORN_MAX_REQUESTS (0: never recycle)
 and GUNICORN_MAX_REQUESTS_JITTER (0), GUNICORN_ACCESS_LOG ("-" stdout, or "off"), LOG_FORMAT and
 LOG_LEVEL (as for the app).
+
+Rate limits (SPEC.md section 6): with RATELIMIT_STORAGE_URI=memory:// (the default) each worker
+process would count on its own, so the default is one worker with threads, and more than one
+worker refuses to start unless RATELIMIT_ENABLED=false or RATELIMIT_ALLOW_PER_PROCESS=true.
 """
 
 import os
 
 from gunicorn.http import wsgi as _gunicorn_wsgi
 
-from permit_service.config import gunicorn_settings
+from permit_service.config import ConfigError, gunicorn_settings, rate_limit_refusal
 
 _settings = gunicorn_settings()
 
@@ -56,3 +60,19 @@ def _headers_without_server(self: _gunicorn_wsgi.Response) -> list[str]:
 
 
 _gunicorn_wsgi.Response.default_headers = _headers_without_server
+
+
+def on_starting(server):  # noqa: ANN001, ANN201 - gunicorn's hook signature
+    """Refuse to start where the workers would count rate limits apart (the final worker count:
+    command-line flags included). gunicorn prints a RuntimeError as `Error: ...` and exits 1."""
+    refusal = rate_limit_refusal(server.cfg.workers)
+    if refusal:
+        raise ConfigError(refusal)
+
+
+def nworkers_changed(server, new_value, old_value):  # noqa: ANN001, ANN201
+    """SIGTTIN must not add workers that would count rate limits apart: keep the old count."""
+    refusal = rate_limit_refusal(new_value)
+    if refusal and old_value is not None and new_value > old_value:
+        server.log.error(refusal)
+        server.num_workers = old_value

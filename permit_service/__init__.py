@@ -15,6 +15,7 @@ from permit_service import extensions as ext
 from permit_service.api.json_body import BodyLimitedRequest
 from permit_service.config import (
     check_production_safety,
+    derived_settings,
     embedded_broker_dirs,
     instance_path_from_env,
     load_config,
@@ -28,8 +29,9 @@ from permit_service.logging_setup import (
     configure_logging,
     init_request_ids,
     init_task_request_ids,
+    set_log_key,
 )
-from permit_service.services.users import load_session_user
+from permit_service.services.sessions import resume_session
 from permit_service.unavailable import register_unavailable_handler
 
 
@@ -45,12 +47,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.request_class = BodyLimitedRequest  # request.get_json(): the API's JSON limits
     app.config.from_mapping(load_config(app.instance_path))
     app.config.update(overrides)
+    app.config.update(derived_settings(app.config))
     if not app.config.get("SECRET_KEY") and (app.config.get("DEBUG") or app.config.get("TESTING")):
         # Development without a key: a random one per process start, never one anyone can know
         # (sessions end when the process restarts).
         app.config["SECRET_KEY"] = secrets.token_hex(32)
     check_production_safety(app.config)
     configure_logging(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
+    set_log_key(app.config["SECRET_KEY"])  # permit ids in logs become keyed hashes
 
     register_extensions(app)
     register_blueprints(app)
@@ -68,7 +72,7 @@ def register_extensions(app: Flask) -> None:
     ext.csrf.init_app(app)
     ext.limiter.init_app(app)
     ext.login_manager.init_app(app)
-    ext.login_manager.user_loader(load_session_user)
+    ext.login_manager.user_loader(resume_session)
     ext.login_manager.login_view = "admin.login"
     ext.login_manager.login_message = N_("Please sign in to see this page.")
     ext.login_manager.localize_callback = gettext  # the page's language
@@ -149,6 +153,10 @@ def _running_flask_cli() -> bool:
 
 def _init_celery(app: Flask) -> None:
     """Bind Celery to the app; tasks carry the publishing request's id."""
+    if app.config["CELERY"]["broker_url"].startswith("filesystem://"):
+        from permit_service import embedded_broker  # imports kombu: only where Celery is used
+
+        embedded_broker.register()  # survives a broken folder (kombu's own would end the worker)
     ext.celery_init_app(app)
     init_task_request_ids()
 

@@ -10,6 +10,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from permit_service.db_bounds import background
 from permit_service.domain import DomainError, PermitStatus
+from permit_service.domain_users import ROLES
 from permit_service.models import User
 from permit_service.services import permits as service
 from permit_service.services import seeding, tokens, users
@@ -130,7 +131,7 @@ def _create(email: str, password: str, role: str) -> None:
 
 @users_cli.command("create")
 @click.argument("email")
-@click.option("--role", required=True, type=click.Choice(users.ROLES), help="admin or viewer.")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="admin or viewer.")
 @_password_option
 def create_user(email: str, role: str, password: str) -> None:
     """Create an account EMAIL with the given role."""
@@ -174,16 +175,24 @@ def revoke_tokens(email: str) -> None:
 @click.argument("email")
 def deactivate(email: str) -> None:
     """Disable EMAIL's account: no login; its tokens are revoked and its sessions end."""
-    user = users.set_active(_existing_user(email), False)
-    count = tokens.revoke_tokens(user)  # for good: re-activating must not revive old tokens
-    click.echo(f"deactivated {user.email}; revoked {count} token(s)")
+    try:
+        done = users.deactivate_user(email)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(
+        f"deactivated {done.email}; revoked {done.tokens_revoked} token(s); "
+        f"ended {done.sessions_ended} web session(s)"
+    )
 
 
 @users_cli.command("activate")
 @click.argument("email")
 def activate(email: str) -> None:
     """Enable EMAIL's account again (it needs a new token: old ones stay revoked)."""
-    user = users.set_active(_existing_user(email), True)
+    try:
+        user = users.activate_user(email)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
     click.echo(f"activated {user.email}")
 
 

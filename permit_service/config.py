@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -64,21 +65,65 @@ def default_web_concurrency() -> int:
     return min(2 * (cpus or 1) + 1, 16)
 
 
-def gunicorn_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """gunicorn's settings from the environment; gunicorn.conf.py applies them."""
+def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
+    """`env`, or the process environment with a .env file in the cwd read in."""
     if env is None:
         load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
         env = os.environ
-    threads = _int(env, "GUNICORN_THREADS", 1)
+    return env
+
+
+def _per_process_rate_limits(env: Mapping[str, str]) -> bool:
+    """True when enabled rate limits would be counted in each process's own memory."""
+    storage = (env.get("RATELIMIT_STORAGE_URI") or "memory://").strip()
+    return _bool(env.get("RATELIMIT_ENABLED"), True) and storage.startswith("memory://")
+
+
+def rate_limit_refusal(workers: int, env: Mapping[str, str] | None = None) -> str | None:
+    """Why the web server must not start with `workers` processes, or None when it may.
+
+    memory:// counts per process: N workers would let N times the configured limits through
+    (SPEC.md section 6). RATELIMIT_ALLOW_PER_PROCESS=true is the operator accepting that.
+    """
+    env = _env(env)
+    if workers <= 1 or not _per_process_rate_limits(env):
+        return None
+    if _bool(env.get("RATELIMIT_ALLOW_PER_PROCESS"), False):
+        return None
+    storage = env.get("RATELIMIT_STORAGE_URI") or "memory:// (the default)"
+    return (
+        f"refusing to start {workers} worker processes with RATELIMIT_STORAGE_URI={storage}: "
+        f"each process would count the rate limits on its own, letting {workers} times "
+        "RATELIMIT_APPLY and RATELIMIT_LOGIN through. Use a shared storage "
+        "(RATELIMIT_STORAGE_URI=redis://host:6379/1), or one worker process with threads "
+        "(WEB_CONCURRENCY=1 GUNICORN_THREADS=4), or turn limits off (RATELIMIT_ENABLED=false), "
+        "or accept per-process limits (RATELIMIT_ALLOW_PER_PROCESS=true)."
+    )
+
+
+def gunicorn_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """gunicorn's settings from the environment; gunicorn.conf.py applies them.
+
+    Without WEB_CONCURRENCY the default is exact for the rate limits: one process with
+    GUNICORN_THREADS (4) threads while they are counted in memory, else 2 x CPUs + 1 processes.
+    """
+    env = _env(env)
+    single = _per_process_rate_limits(env) and not _bool(
+        env.get("RATELIMIT_ALLOW_PER_PROCESS"), False
+    )
+    threads = _int(env, "GUNICORN_THREADS", 4 if single else 1)
+    workers = _int(env, "WEB_CONCURRENCY", 1 if single else default_web_concurrency())
     access_log = (env.get("GUNICORN_ACCESS_LOG") or "-").strip()
     return {
         # Loopback unless told otherwise: the container image sets GUNICORN_BIND=0.0.0.0:8000.
         "bind": [
             b.strip()
-            for b in (env.get("GUNICORN_BIND") or f"127.0.0.1:{_int(env, 'PORT', 8000)}").split(",")
+            for b in (
+                env.get("GUNICORN_BIND") or f"127.0.0.1:{_int(env, 'PORT', 8000, minimum=0)}"
+            ).split(",")
             if b.strip()
         ],
-        "workers": _int(env, "WEB_CONCURRENCY", default_web_concurrency()),
+        "workers": workers,
         "threads": threads,
         "worker_class": env.get("GUNICORN_WORKER_CLASS") or ("gthread" if threads > 1 else "sync"),
         "timeout": _int(env, "GUNICORN_TIMEOUT", 30),
@@ -149,14 +194,6 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "broker_connection_retry_on_startup": True,
         "task_acks_late": True,
         "worker_prefetch_multiplier": 1,
-        "beat_schedule": {
-            "expire-pending-permits": {
-                "task": "permits.expire_pending",
-                "schedule": float(sweep_seconds),
-                # A sweep that could not start before the next one is due is pointless.
-                "options": {"expires": float(sweep_seconds)},
-            }
-        },
         "beat_schedule_filename": env.get("CELERY_BEAT_SCHEDULE")
         or os.path.join(instance_path, "celerybeat-schedule"),
     }
@@ -209,6 +246,9 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # Redirect http:// to https:// and send HSTS (only behind TLS; see TRUSTED_PROXIES).
         "FORCE_HTTPS": _bool(env.get("FORCE_HTTPS"), False),
         "SESSION_COOKIE_HTTPONLY": True,
+        # Staff sessions end after this long without a request, and this long after sign-in.
+        "SESSION_IDLE_SECONDS": _int(env, "SESSION_IDLE_SECONDS", 8 * 3600),
+        "SESSION_MAX_SECONDS": _int(env, "SESSION_MAX_SECONDS", 24 * 3600),
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
@@ -236,6 +276,28 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
             },
         },
         "CELERY": celery,
+    }
+
+
+def derived_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings computed from others; create_app applies them AFTER the overrides it was given.
+
+    So `create_app({"EXPIRY_SWEEP_SECONDS": 1})` reaches Beat, and the session cookie's
+    signature lasts no longer than a staff session may.
+    """
+    sweep = float(config["EXPIRY_SWEEP_SECONDS"])
+    celery = dict(config["CELERY"])
+    celery["beat_schedule"] = {
+        "expire-pending-permits": {
+            "task": "permits.expire_pending",
+            "schedule": sweep,
+            # A sweep that could not start before the next one is due is pointless.
+            "options": {"expires": sweep},
+        }
+    }
+    return {
+        "CELERY": celery,
+        "PERMANENT_SESSION_LIFETIME": timedelta(seconds=config["SESSION_MAX_SECONDS"]),
     }
 
 

@@ -1,8 +1,9 @@
 """gunicorn's loggers in the service's formats: JSON lines in production, readable text otherwise.
 
-The access log names method, path (never the query string: it can hold a licence plate), status,
-size, duration and the X-Request-ID the app answered with, so an access line and the app's own
-lines of the same request share one id.
+The access log names method, path (never the query string: it can hold a licence plate; permit
+ids masked: `/permits/<id>`, see logging_setup.PrivacyFilter), status, size, duration and the
+X-Request-ID the app answered with, so an access line and the app's own lines of the same
+request share one id.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from typing import Any
 
 from gunicorn import glogging
 
-from permit_service.logging_setup import TEXT_FORMAT, RequestIdFilter, json_formatter
+from permit_service.logging_setup import (
+    TEXT_FORMAT,
+    PrivacyFilter,
+    RequestIdFilter,
+    json_formatter,
+)
 
 
 def _response_request_id(resp: Any) -> str:
@@ -34,6 +40,7 @@ class TextLogger(glogging.Logger):
             for handler in log.handlers:
                 if getattr(handler, "_gunicorn", False):
                     handler.addFilter(RequestIdFilter())
+                    handler.addFilter(PrivacyFilter())  # error lines name paths too
                     handler.setFormatter(self.formatter())
 
     def formatter(self) -> logging.Formatter:

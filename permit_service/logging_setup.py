@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import os
 import re
 import sys
 import uuid
@@ -17,6 +20,53 @@ _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Celery message header that carries the request id from the publisher to the worker.
 TASK_REQUEST_ID_HEADER = "x_request_id"
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s"
+
+
+# A permit id opens the resident's receipt (name, address) without login: it is a capability and
+# never reaches a log. Paths lose the segment after /permits/ or /applications/ (whatever its
+# spelling: uuid.UUID also takes 32 hex digits or braces); a `permit_id` field becomes a short
+# keyed hash, so one permit's lines still match each other but not its id. Other UUIDs (Celery
+# task ids) stay as they are.
+_ID_IN_PATH = re.compile(r"(/(?:permits|applications)/)[^/?#\s\"'<>]+")
+_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+_log_key = os.urandom(32)  # replaced by one derived from SECRET_KEY: stable across processes
+
+
+def set_log_key(secret: str | bytes) -> None:
+    """Key the hashes standing for ids in logs (from SECRET_KEY: the same in every process)."""
+    global _log_key
+    raw = secret.encode() if isinstance(secret, str) else secret
+    _log_key = hmac.new(raw, b"permit_service log references", hashlib.sha256).digest()
+
+
+def log_reference(permit_id: str) -> str:
+    """What stands for a permit id in logs: `~` and 12 hex digits of a keyed hash."""
+    digest = hmac.new(_log_key, permit_id.lower().encode(), hashlib.sha256).hexdigest()
+    return "~" + digest[:12]
+
+
+def mask_ids(text: str) -> str:
+    """`text` with permit ids in paths replaced: `/permits/<id>`, `/applications/<id>`."""
+    return _ID_IN_PATH.sub(r"\1<id>", text)
+
+
+class PrivacyFilter(logging.Filter):
+    """Mask permit ids in a record's message, arguments, extra fields and traceback (in place)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = mask_ids(record.getMessage())
+        record.args = None
+        for name, value in list(vars(record).items()):
+            if name in _STANDARD_ATTRS or not isinstance(value, str):
+                continue
+            if name == "permit_id" and not value.startswith("~"):
+                setattr(record, name, log_reference(value))
+            else:
+                setattr(record, name, mask_ids(value))
+        if record.exc_info:
+            record.exc_text = mask_ids(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
 
 
 class RequestIdFilter(logging.Filter):
@@ -41,12 +91,13 @@ def json_formatter() -> logging.Formatter:
 
 
 def configure_logging(fmt: str, level: str) -> None:
-    """Set up the root logger once per process: JSON or text, with request ids."""
+    """Set up the root logger once per process: JSON or text, with request ids, ids masked."""
     root = logging.getLogger()
     if getattr(root, "_permit_service_configured", False):
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(PrivacyFilter())
     handler.setFormatter(json_formatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

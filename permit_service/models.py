@@ -123,8 +123,6 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     role: Mapped[str] = mapped_column(sa.String(16), default="viewer")
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
-    # Bumped to log out every session of the user (password change, revoke-tokens).
-    session_version: Mapped[int] = mapped_column(sa.Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (
@@ -140,8 +138,8 @@ class User(UserMixin, db.Model):
     def is_admin(self) -> bool:
         return self.role == "admin"
 
-    def get_id(self) -> str:  # Flask-Login: the session refers to the user AND its session version
-        return f"{self.id}:{self.session_version}"
+    def get_id(self) -> str:  # Flask-Login; the web adapter stores the StaffSession key instead
+        return str(self.id)
 
 
 class ApiToken(db.Model):
@@ -155,5 +153,22 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = db.relationship(lazy="joined")
+
+
+class StaffSession(db.Model):
+    """A signed-in web session of a staff user; the cookie holds a key whose digest is `key_hash`.
+
+    Deleting the row (sign-out, deactivation, revoke-tokens, an idle or absolute limit) makes
+    every copy of the cookie useless.
+    """
+
+    __tablename__ = "staff_sessions"
+
+    key_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     user: Mapped[User] = db.relationship(lazy="joined")

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -30,11 +32,35 @@ def service_url(variable: str) -> str:
     return url
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+# gunicorn's line once its socket is bound (text and JSON logs alike).
+_LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
+
+
+def reported_port(
+    read_log: Callable[[], str], alive: Callable[[], bool], timeout: float = 90
+) -> int:
+    """The port a gunicorn started on port 0 reports ("Listening at: ..."), waiting for it.
+
+    The server binds port 0 itself and keeps it: no bind-release-reuse race with other tests
+    starting servers at the same time (a port picked in advance can be taken meanwhile).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = _LISTENING.search(read_log())
+        if match:
+            return int(match.group(1))
+        if not alive():
+            pytest.fail("the server exited before it listened:\n" + read_log()[-3000:])
+        time.sleep(0.1)
+    pytest.fail(f"no 'Listening at' line within {timeout}s:\n" + read_log()[-3000:])
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port held bound but not listening: connecting is refused, nobody can take it."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        yield sock.getsockname()[1]
 
 
 @contextlib.contextmanager

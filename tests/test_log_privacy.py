@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import pytest
+
+from permit_service.logging_setup import PrivacyFilter, log_reference, mask_ids
 from tests.conftest import STRONG_PASSWORD
 
 RESIDENT = {
@@ -37,6 +40,9 @@ def test_full_flow_logs_no_secrets_or_personal_data(app_factory, caplog: Any) ->
     # pytest's capturing handler so this test sees every record the app emits.
     logging.getLogger().addHandler(caplog.handler)
     caplog.set_level(logging.DEBUG)
+    # The app's handlers mask permit ids with PrivacyFilter (the migrations' fileConfig replaced
+    # the root handler here; tests/deploy/test_access_log_privacy.py checks a real process).
+    caplog.handler.addFilter(PrivacyFilter())
 
     created = runner.invoke(
         args=["users", "create-admin", ADMIN_EMAIL], input=f"{STRONG_PASSWORD}\n{STRONG_PASSWORD}\n"
@@ -75,7 +81,9 @@ def test_full_flow_logs_no_secrets_or_personal_data(app_factory, caplog: Any) ->
     # The flow was logged at all (otherwise this test could not fail).
     for event in ("permit applied", "api token issued", "permit approved", "permit revoked"):
         assert event in logged
-    assert permit_id in logged  # ids are fine: they identify without revealing
+    # A permit id opens the receipt without login: only its keyed reference is logged.
+    assert permit_id not in logged
+    assert log_reference(permit_id) in logged
 
     secrets = {
         "resident name": RESIDENT["name"],
@@ -89,3 +97,35 @@ def test_full_flow_logs_no_secrets_or_personal_data(app_factory, caplog: Any) ->
     }
     leaked = [label for label, value in secrets.items() if value in logged]
     assert not leaked, f"logged: {leaked}"
+
+
+PERMIT_ID = "6f1c2a9e-1b3d-4c5e-8f70-0a1b2c3d4e5f"
+
+
+@pytest.mark.parametrize(
+    ("logged", "shown"),
+    [
+        (f"GET /permits/{PERMIT_ID}", "GET /permits/<id>"),
+        (f"POST /permits/{PERMIT_ID}/approve 200", "POST /permits/<id>/approve 200"),
+        (f"/applications/{PERMIT_ID.replace('-', '')}", "/applications/<id>"),
+        (f"/admin/permits/{{{PERMIT_ID.upper()}}}?back=/", "/admin/permits/<id>?back=/"),
+        ("/permits?status=pending", "/permits?status=pending"),
+    ],
+)
+def test_paths_lose_the_permit_id_whatever_its_spelling(logged: str, shown: str) -> None:
+    assert mask_ids(logged) == shown
+    assert mask_ids(mask_ids(logged)) == shown  # several handlers may filter one record
+
+
+def test_a_permit_id_field_becomes_a_stable_keyed_reference() -> None:
+    def logged(permit_id: str) -> str:
+        record = logging.LogRecord("x", logging.INFO, "", 0, "permit applied", None, None)
+        record.permit_id = permit_id
+        PrivacyFilter().filter(record)
+        PrivacyFilter().filter(record)  # several handlers may filter one record
+        return record.permit_id
+
+    assert logged(PERMIT_ID) == log_reference(PERMIT_ID)
+    assert logged(PERMIT_ID).startswith("~") and PERMIT_ID not in logged(PERMIT_ID)
+    assert logged(PERMIT_ID.upper()) == logged(PERMIT_ID)
+    assert logged(PERMIT_ID) != logged("00000000-0000-4000-8000-000000000000")

@@ -94,15 +94,6 @@ def test_token_from_cli_works_until_revoked(app, runner):
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_revoke_tokens_ends_web_sessions_too(app, runner):
-    runner.invoke(args=["users", "create-admin", "s@city.example", "--password", STRONG_PASSWORD])
-    with app.app_context():
-        before = db.session.scalar(sa.select(User.session_version))
-    runner.invoke(args=["users", "revoke-tokens", "s@city.example"])
-    with app.app_context():
-        assert db.session.scalar(sa.select(User.session_version)) == before + 1
-
-
 def test_token_commands_for_unknown_user_fail(runner):
     for command in ("create-token", "revoke-tokens"):
         result = runner.invoke(args=["users", command, "ghost@city.example"])
@@ -147,3 +138,25 @@ def test_deactivated_user_is_locked_out_and_old_tokens_stay_dead(app, runner):
     assert fresh.status_code == 200
     new_headers = {"Authorization": f"Bearer {fresh.get_json()['access_token']}"}
     assert client.get("/permits", headers=new_headers).status_code == 200
+
+
+def test_create_refuses_an_address_the_domain_rule_refuses(runner):
+    result = runner.invoke(
+        args=["users", "create-admin", "admin@localhost", "--password", STRONG_PASSWORD]
+    )
+    assert result.exit_code != 0
+    assert "e-mail address is not valid" in result.output
+
+
+def test_deactivate_is_one_service_call_that_ends_tokens_and_sessions(app, runner):
+    from permit_service.services import sessions, users
+
+    runner.invoke(args=["users", "create-admin", "x@city.example", "--password", STRONG_PASSWORD])
+    with app.test_request_context():
+        user = users.require_user("x@city.example")
+        key = sessions.start_session(user)
+        runner.invoke(args=["users", "create-token", "x@city.example"])
+        done = users.deactivate_user("X@City.Example")
+        assert (done.email, done.tokens_revoked, done.sessions_ended) == ("x@city.example", 1, 1)
+        assert sessions.resume_session(key) is None
+        assert users.require_user("x@city.example").active is False

@@ -68,6 +68,16 @@ def _check_broker() -> str:
     celery = current_app.extensions.get("celery")
     if celery is None:
         return "down: no Celery app"
+    options = celery.conf.broker_transport_options or {}
+    if celery.conf.broker_url.startswith("filesystem://"):
+        # Connecting to the embedded broker always succeeds: check that its folders work.
+        from permit_service.embedded_broker import folder_problems
+
+        keys = ("data_folder_in", "data_folder_out", "processed_folder", "control_folder")
+        folders = [options[k] for k in keys if k in options]
+        problems = folder_problems(folders)
+        if problems:
+            return "down: " + "; ".join(problems)
     try:
         with celery.connection_for_write() as conn:
             conn.ensure_connection(

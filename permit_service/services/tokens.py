@@ -13,6 +13,7 @@ from flask import current_app
 
 from permit_service.extensions import db
 from permit_service.models import ApiToken, User, utcnow
+from permit_service.services import sessions
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +66,19 @@ def verify_token(token: str) -> User | None:
     return user
 
 
-def revoke_tokens(user: User) -> int:
-    """Revoke every live token of `user` and log out their web sessions; return how many tokens."""
-    now = utcnow()
-    count = db.session.execute(
+def revoke_user_tokens(user_id: int) -> int:
+    """Revoke every live token of the user in the caller's transaction; return how many."""
+    return db.session.execute(
         sa.update(ApiToken)
-        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=now)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
     ).rowcount
-    # Flask-Login sessions carry the session version: bumping it ends them too.
-    db.session.execute(
-        sa.update(User).where(User.id == user.id).values(session_version=User.session_version + 1)
-    )
+
+
+def revoke_tokens(user: User) -> int:
+    """Revoke every live token of `user` and end their web sessions; return how many tokens."""
+    count = revoke_user_tokens(user.id)
+    sessions.end_user_sessions(user.id)
     db.session.commit()
     log.info("api tokens revoked", extra={"user_id": user.id, "count": count})
     return count

@@ -1,45 +1,47 @@
-"""Accounts: creating users and checking passwords. The only code that changes a User."""
+"""Accounts: creating, finding, deactivating users and checking passwords. The only code that
+changes a User. The rules (roles, e-mail, password) are the domain's: permit_service.domain_users.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from permit_service.domain import DomainError, has_control_chars
+from permit_service.domain import has_control_chars
+from permit_service.domain_users import (
+    UserError,
+    check_password_strength,
+    check_role,
+    normalize_user_email,
+)
 from permit_service.extensions import db
 from permit_service.models import User
+from permit_service.services import sessions, tokens
 
 log = logging.getLogger(__name__)
 
-ROLES = ("admin", "viewer")
 PASSWORD_METHOD = "scrypt"  # noqa: S105 - a hash algorithm name, not a password
-MIN_PASSWORD_LENGTH = 12
 # Checked against when the e-mail is unknown, so a failed login costs the same either way.
 _DUMMY_HASH = generate_password_hash("not-a-real-password", method=PASSWORD_METHOD)
 
 
-class UserError(DomainError):
-    """A user cannot be created or changed as asked."""
+@dataclass(frozen=True)
+class Deactivated:
+    """What deactivating a user did."""
 
-
-def check_password_strength(password: str) -> None:
-    """Refuse weak passwords with a message that says what a good one looks like."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"Password too short: use at least {MIN_PASSWORD_LENGTH} characters.")
-    if password.isdigit() or password.isalpha() or len(set(password)) < 5:
-        raise UserError("Password too weak: mix letters with digits or symbols, avoid repeats.")
+    email: str
+    tokens_revoked: int
+    sessions_ended: int
 
 
 def create_user(email: str, password: str, role: str = "viewer") -> User:
     """Create an active user with a hashed password; e-mails are unique regardless of case."""
-    email = email.strip().lower()
-    if "@" not in email or len(email) > 254:
-        raise UserError("Give a valid e-mail address.")
-    if role not in ROLES:
-        raise UserError(f"Role must be one of: {', '.join(ROLES)}.")
+    email = normalize_user_email(email)
+    role = check_role(role).value
     check_password_strength(password)
     user = User(
         email=email,
@@ -65,6 +67,14 @@ def get_user_by_email(email: str) -> User | None:
     return db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == wanted))
 
 
+def require_user(email: str) -> User:
+    """The user with this e-mail, or a UserError naming it."""
+    user = get_user_by_email(email)
+    if user is None:
+        raise UserError(f"No user with the e-mail {email.strip().lower()}.")
+    return user
+
+
 def authenticate(email: str, password: str) -> User | None:
     """The active user with these credentials, or None; costs the same whether the e-mail exists."""
     user = get_user_by_email(email)
@@ -76,28 +86,29 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
-def load_session_user(session_id: str) -> User | None:
-    """Flask-Login loader: `<user id>:<session version>`; a bumped version logs sessions out."""
-    try:
-        user_id, version = (int(part) for part in session_id.split(":", 1))
-    except (ValueError, AttributeError):
-        return None
-    user = db.session.get(User, user_id)
-    if user is None or not user.active or user.session_version != version:
-        return None
-    return user
-
-
 def list_users() -> list[User]:
     """Every user, by e-mail."""
     return list(db.session.scalars(sa.select(User).order_by(User.email)))
 
 
-def set_active(user: User, active: bool) -> User:
-    """Enable or disable an account; disabling ends its sessions (tokens stop working at once)."""
-    user.active = active
-    if not active:
-        user.session_version += 1
+def deactivate_user(email: str) -> Deactivated:
+    """Disable an account for good: no login, every token revoked, every web session ended.
+
+    One transaction: re-activating later revives neither old tokens nor old sessions.
+    """
+    user = require_user(email)
+    user.active = False
+    revoked = tokens.revoke_user_tokens(user.id)
+    ended = sessions.end_user_sessions(user.id)
     db.session.commit()
-    log.info("user %s", "activated" if active else "deactivated", extra={"user_id": user.id})
+    log.info("user deactivated", extra={"user_id": user.id, "count": revoked})
+    return Deactivated(email=user.email, tokens_revoked=revoked, sessions_ended=ended)
+
+
+def activate_user(email: str) -> User:
+    """Enable an account again (it needs a new token and a new sign-in: old ones stay ended)."""
+    user = require_user(email)
+    user.active = True
+    db.session.commit()
+    log.info("user activated", extra={"user_id": user.id})
     return user

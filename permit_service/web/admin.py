@@ -26,7 +26,7 @@ from permit_service.domain import Action, ChangedMeanwhile, InvalidTransition, P
 from permit_service.extensions import limiter, login_limit
 from permit_service.models import Permit, utcnow
 from permit_service.services import permits as service
-from permit_service.services import queries
+from permit_service.services import queries, sessions
 from permit_service.services.users import authenticate
 from permit_service.web import helpers, words
 from permit_service.web.forms import DecisionForm, LoginForm, RevokeForm
@@ -58,6 +58,8 @@ def login() -> ResponseReturnValue:
             # A fresh session at sign-in: nothing planted before login survives it.
             session.clear()
             login_user(user)
+            # The cookie names a server-side session, not the user: sign-out deletes it.
+            session["_user_id"] = sessions.start_session(user)
             log.info("web login", extra={"user_id": user.id})
             flash(_("Signed in as %(email)s.", email=user.email), "success")
             return redirect(target, 303)
@@ -83,7 +85,11 @@ def _page_after_login(target: str | None) -> str:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    """Sign out (POST with a CSRF token, so no link or image can sign anyone out)."""
+    """Sign out (POST with a CSRF token, so no link or image can sign anyone out).
+
+    The server-side session is deleted, so a copy of the cookie taken earlier is worth nothing.
+    """
+    sessions.end_session(session.get("_user_id"))
     logout_user()
     session.clear()
     flash(_("You are signed out."), "success")

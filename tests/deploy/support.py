@@ -31,9 +31,10 @@ VENV_BIN = Path(sys.executable).parent
 from tests.support import (  # noqa: E402, F401
     REQUIRE_POSTGRES,
     REQUIRE_SERVICES,
-    free_port,
+    closed_port,
     own_postgres_database,
     own_redis_db,
+    reported_port,
     service_url,
 )
 

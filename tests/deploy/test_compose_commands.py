@@ -27,14 +27,15 @@ from tests.deploy.support import (
     ROOT,
     VENV_BIN,
     Processes,
+    closed_port,
     env_example,
     exec_form,
-    free_port,
     http,
     load_compose,
     own_postgres_database,
     own_redis_db,
     parse_dockerfile,
+    reported_port,
     resolve,
     wait_for_http,
     wait_until,
@@ -105,7 +106,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("compose")
     (workdir / "instance").mkdir()
     with own_postgres_database() as database_url, own_redis_db() as redis_url:
-        port = free_port()
+        port = 0  # gunicorn binds a free port itself and reports it (no race with other tests)
         mapping = {"db": database_url, "redis": redis_url}
         envs = {
             name: service_env(name, compose, mapping, port, workdir)
@@ -115,7 +116,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         try:
             migrate = procs.run(compose["services"]["migrate"]["command"], envs["migrate"])
             assert migrate.returncode == 0, migrate.stderr
-            procs.start("app", compose["services"]["app"]["command"], envs["app"])
+            app = procs.start("app", compose["services"]["app"]["command"], envs["app"])
+            port = reported_port(app.output, lambda: app.popen.poll() is None)
             base_url = f"http://127.0.0.1:{port}"
             wait_for_http(f"{base_url}/healthz", procs)
             procs.start("worker", compose["services"]["worker"]["command"], envs["worker"])
@@ -177,10 +179,11 @@ def test_app_is_ready_and_its_healthchecks_pass(stack: Stack) -> None:
         ok = subprocess.run(resolve(probe), env=stack.env["app"], capture_output=True, timeout=30)
         assert ok.returncode == 0, ok.stderr
         # The same probe against a port nobody serves fails: it can tell.
-        dead = [arg.replace(f":{stack.port}/", f":{free_port()}/") for arg in probe]
-        failed = subprocess.run(
-            resolve(dead), env=stack.env["app"], capture_output=True, timeout=30
-        )
+        with closed_port() as nobody:
+            dead = [arg.replace(f":{stack.port}/", f":{nobody}/") for arg in probe]
+            failed = subprocess.run(
+                resolve(dead), env=stack.env["app"], capture_output=True, timeout=30
+            )
         assert failed.returncode != 0
 
 
@@ -290,9 +293,14 @@ def test_task_published_in_a_request_is_logged_by_the_worker_with_that_id(
             if line["request_id"] == "compose-task-9"
         ]
 
-    lines = wait_until(worker_lines, 20, "the worker's lines for the task", stack.procs.describe)
+    def finished() -> list[dict[str, Any]]:
+        # Celery writes its success line after the task's own lines: wait for it, not the first.
+        lines = worker_lines()
+        done = any(result.id in ln["message"] and "succeeded" in ln["message"] for ln in lines)
+        return lines if done else []
+
     # The task's own line and Celery's success line for it both carry the request's id.
-    assert any(result.id in line["message"] and "succeeded" in line["message"] for line in lines)
+    lines = wait_until(finished, 20, "the worker's success line for the task", stack.procs.describe)
     assert any(line["message"] == "expired due permits" for line in lines)
 
     def next_sweep() -> list[dict[str, Any]]:

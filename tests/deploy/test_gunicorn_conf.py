@@ -7,7 +7,12 @@ import subprocess
 
 import pytest
 
-from permit_service.config import ConfigError, default_web_concurrency, gunicorn_settings
+from permit_service.config import (
+    ConfigError,
+    default_web_concurrency,
+    gunicorn_settings,
+    rate_limit_refusal,
+)
 from tests.deploy.support import ROOT, VENV_BIN
 
 
@@ -27,11 +32,12 @@ def resolved(**env: str) -> dict[str, str]:
     return settings
 
 
-def test_defaults_listen_on_loopback_with_workers_from_the_cpu_count() -> None:
-    settings = resolved()
+def test_defaults_listen_on_loopback_with_one_threaded_worker_for_exact_limits() -> None:
+    settings = resolved()  # rate limits in memory:// (the default): one process counts them all
     assert settings["bind"] == "['127.0.0.1:8000']"
-    assert settings["workers"] == str(default_web_concurrency())
-    assert settings["worker_class"] == "sync"
+    assert settings["workers"] == "1"
+    assert settings["threads"] == "4"
+    assert settings["worker_class"] == "gthread"
     assert settings["accesslog"] == "-"  # stdout
     assert settings["graceful_timeout"] == "30"
     assert settings["logger_class"] == "permit_service.gunicorn_logging.JsonLogger"
@@ -67,10 +73,24 @@ def test_port_moves_the_default_bind_and_command_line_flags_still_win() -> None:
     assert "workers                            = 5" in result.stdout
 
 
-def test_default_workers_follow_cpus_within_bounds() -> None:
+def test_default_workers_follow_cpus_within_bounds_when_limits_are_shared() -> None:
     cpus = len(os.sched_getaffinity(0))
     assert default_web_concurrency() == min(2 * cpus + 1, 16)
-    assert gunicorn_settings({})["workers"] == default_web_concurrency()
+    shared = gunicorn_settings({"RATELIMIT_STORAGE_URI": "redis://redis:6379/1"})
+    assert (shared["workers"], shared["threads"]) == (default_web_concurrency(), 1)
+    off = gunicorn_settings({"RATELIMIT_ENABLED": "false"})
+    assert off["workers"] == default_web_concurrency()
+    assert gunicorn_settings({})["workers"] == 1
+
+
+def test_rate_limit_refusal_names_the_storage_and_the_worker_count() -> None:
+    refusal = rate_limit_refusal(3, {})
+    assert refusal is not None
+    assert "3 worker processes" in refusal and "RATELIMIT_STORAGE_URI=memory://" in refusal
+    assert rate_limit_refusal(1, {}) is None
+    assert rate_limit_refusal(3, {"RATELIMIT_STORAGE_URI": "redis://r:6379/1"}) is None
+    assert rate_limit_refusal(3, {"RATELIMIT_ENABLED": "false"}) is None
+    assert rate_limit_refusal(3, {"RATELIMIT_ALLOW_PER_PROCESS": "true"}) is None
 
 
 @pytest.mark.parametrize(

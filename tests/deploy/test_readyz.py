@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from flask import Flask
 from permit_service import create_app
 from permit_service.extensions import db
 from tests.conftest import base_config
-from tests.deploy.support import REQUIRE_SERVICES, free_port, own_postgres_database, own_redis_db
+from tests.deploy.support import REQUIRE_SERVICES, closed_port, own_postgres_database, own_redis_db
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +55,15 @@ def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+# Ports held bound (not listening) for the whole run: refused, and never taken by another test.
+_HELD = contextlib.ExitStack()
+
+
+def free_port() -> int:
+    """A loopback port where connections are refused for as long as the tests run."""
+    return _HELD.enter_context(closed_port())
 
 
 def closed_postgres() -> str:

@@ -38,8 +38,8 @@ CHROMIUM_ARGS = [
 ]
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
-ADMIN = ("admin@example.test", "admin-password-42")
-VIEWER = ("viewer@example.test", "viewer-password-42")
+ADMIN = ("admin@example.org", "admin-password-42")
+VIEWER = ("viewer@example.org", "viewer-password-42")
 CSP = "default-src 'self'"
 AXE = Axe()  # bundles axe-core: nothing is downloaded
 

@@ -92,7 +92,7 @@ def test_admin_approves_revokes_and_reads_the_history(
     page.get_by_label("Password").fill(ADMIN[1])
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(live("/admin/permits"))
-    expect(page.get_by_role("status")).to_contain_text("Signed in as admin@example.test.")
+    expect(page.get_by_role("status")).to_contain_text("Signed in as admin@example.org.")
     expect(
         page.get_by_role("link", name=re.compile(r"Waiting for a decision \d+"))
     ).to_have_attribute("aria-current", "page")

@@ -13,6 +13,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,8 +22,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
-
-from tests.support import free_port
 
 
 def _binary(name: str) -> str:
@@ -36,6 +35,13 @@ def _binary(name: str) -> str:
     return str(candidates[-1])
 
 
+def _unused_port() -> int:
+    """A loopback port nothing listens on right now (the caller retries if it is taken)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class PrivateCluster:
     """initdb + pg_ctl in a temp dir on a free port; freeze() and thaw() signal every process."""
 
@@ -43,7 +49,7 @@ class PrivateCluster:
         # Short path: the Unix socket's name must fit in 107 bytes.
         self.root = Path(tempfile.mkdtemp(prefix="pgfault", dir="/tmp"))
         self.data = self.root / "data"
-        self.port = free_port()
+        self.port = _unused_port()
         self.frozen: list[psutil.Process] = []
         self._as_postgres = os.geteuid() == 0  # initdb refuses to run as root
         self.started = False
@@ -78,21 +84,31 @@ class PrivateCluster:
             "-E",
             "UTF8",
         )
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c max_connections=60 -c shared_buffers=16MB"
-        )
-        self._run(
-            _binary("pg_ctl"),
-            "-D",
-            str(self.data),
-            "-o",
-            options,
-            "-w",
-            "-l",
-            str(self.root / "server.log"),
-            "start",
-        )
+        # PostgreSQL cannot bind port 0 and report it: take a port that is free now and, if
+        # another test binds it before the server does, start again on another one.
+        for attempt in range(4):
+            options = (
+                f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c max_connections=60 -c shared_buffers=16MB"
+            )
+            try:
+                self._run(
+                    _binary("pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-o",
+                    options,
+                    "-w",
+                    "-l",
+                    str(self.root / "server.log"),
+                    "start",
+                )
+                break
+            except RuntimeError:
+                log = (self.root / "server.log").read_text(errors="replace")
+                if attempt == 3 or "could not bind" not in log:
+                    raise
+                self.port = _unused_port()
         self.started = True
         atexit.register(self.stop)
         self._start_reaper()

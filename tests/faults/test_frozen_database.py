@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import SEED
-from tests.deploy.support import VENV_BIN, Processes, free_port, http, wait_for_http, wait_until
+from tests.deploy.support import VENV_BIN, Processes, http, wait_for_http, wait_until
 from tests.faults.cluster import PrivateCluster
 from tests.faults.conftest import new_database
+from tests.support import reported_port
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +62,6 @@ def request(url: str, accept: str = "application/json", timeout: float = 45) -> 
 @pytest.fixture
 def service(cluster: PrivateCluster, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """gunicorn (2 workers) on a database of the private cluster, migrated; stopped after."""
-    port = free_port()
     env = {
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
         "HOME": str(tmp_path),
@@ -69,7 +69,7 @@ def service(cluster: PrivateCluster, tmp_path: Path) -> Iterator[dict[str, Any]]
         "SECRET_KEY": "frozen-database-test-secret-key-0123456789",
         "DATABASE_URL": new_database(cluster),
         "INSTANCE_PATH": str(tmp_path / "instance"),  # embedded broker: /readyz's broker is up
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_BIND": "127.0.0.1:0",  # gunicorn binds a free port and reports it
         "WEB_CONCURRENCY": "2",
         "RATELIMIT_ENABLED": "false",
         "LOG_FORMAT": "json",
@@ -78,7 +78,8 @@ def service(cluster: PrivateCluster, tmp_path: Path) -> Iterator[dict[str, Any]]
     try:
         migrate = procs.run(["flask", "db", "upgrade"], env)
         assert migrate.returncode == 0, migrate.stderr
-        procs.start("web", ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env)
+        web = procs.start("web", ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env)
+        port = reported_port(web.output, lambda: web.popen.poll() is None)
         base = f"http://127.0.0.1:{port}"
         wait_for_http(f"{base}/readyz", procs)
         yield {"base": base, "procs": procs}

@@ -8,11 +8,16 @@ from pathlib import Path
 
 from permit_service import create_app
 from tests.conftest import SEED, base_config
-from tests.support import free_port
+from tests.support import closed_port
 
 
 def test_requests_answer_503_with_retry_after_when_the_database_refuses(tmp_path: Path) -> None:
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing_listens_here"
+    with closed_port() as port:
+        _refused_database_answers_503(tmp_path, port)
+
+
+def _refused_database_answers_503(tmp_path: Path, port: int) -> None:
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/nothing_listens_here"
     client = create_app(base_config(tmp_path, url)).test_client()
     started = time.monotonic()
 

@@ -15,7 +15,7 @@ from typing import TypeVar
 import psutil
 import pytest
 
-from tests.support import free_port, service_url  # noqa: F401 - re-exported for the tests
+from tests.support import reported_port, service_url  # noqa: F401 - re-exported for the tests
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.processes import free_port, kill_group, process_env, start, tail, wait_for
+from tests.integration.processes import (
+    kill_group,
+    process_env,
+    reported_port,
+    start,
+    tail,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -27,12 +34,11 @@ def _headers(port: int) -> dict[str, str] | None:
 
 
 def test_gunicorn_sends_no_server_header(tmp_path: Path) -> None:
-    port = free_port()
     env = process_env(
         {
             "SECRET_KEY": "gunicorn-headers-secret-0123456789",
             "INSTANCE_PATH": str(tmp_path / "instance"),
-            "PORT": str(port),
+            "PORT": "0",  # gunicorn binds a free port and reports it
             "WEB_CONCURRENCY": "1",
         }
     )
@@ -40,6 +46,7 @@ def test_gunicorn_sends_no_server_header(tmp_path: Path) -> None:
     log = tmp_path / "gunicorn.log"
     proc = start([gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"], env, log)
     try:
+        port = reported_port(log.read_text, lambda: proc.poll() is None)
         headers = wait_for(lambda: _headers(port), 60, "gunicorn to answer", log)
         assert "server" not in headers, f"Server: {headers.get('server')}" + tail(log)
         assert headers["x-request-id"]  # the app's own headers are all still there

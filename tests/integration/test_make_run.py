@@ -15,6 +15,7 @@ import os
 import pty
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -30,9 +31,9 @@ import pytest
 
 from tests.integration.processes import (
     ROOT,
-    free_port,
     kill_group,
     process_env,
+    reported_port,
     start,
     stop_all,
     tail,
@@ -126,6 +127,33 @@ def _start_on_a_terminal(
     return proc, master
 
 
+def _start_make_run(
+    stop: str, env: dict[str, str], tmp_path: Path
+) -> tuple[subprocess.Popen[bytes], int | None, str, Path]:
+    """`make run` on a port nobody else has: the URL it announces needs the port up front, so
+    pick one and, if another test took it meanwhile (gunicorn gives up binding it and make
+    exits), try another. gunicorn's own "Listening at" line says the port is ours."""
+    for attempt in range(4):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        log = tmp_path / f"make-run-{attempt}.log"
+        argv = ["make", "run", f"PORT={port}", f"VENV={sys.prefix}"]
+        terminal: int | None = None
+        if stop == "ctrl-c":
+            make, terminal = _start_on_a_terminal(argv, env, log)
+        else:
+            make = start(argv, env, log)
+        try:
+            listening = reported_port(log.read_text, lambda m=make: m.poll() is None)
+        except pytest.fail.Exception:
+            kill_group(make)
+            continue
+        assert listening == port, tail(log)
+        return make, terminal, f"http://127.0.0.1:{port}", log
+    pytest.fail("make run found no free port in 4 attempts")
+
+
 @pytest.mark.parametrize(
     "stop",
     ["ctrl-c", "sigterm"],
@@ -134,7 +162,6 @@ def _start_on_a_terminal(
 def test_make_run_starts_three_processes_expires_and_stops_them_all(
     stop: str, tmp_path: Path
 ) -> None:
-    port = free_port()
     instance = tmp_path / "instance"
     env = process_env(
         {
@@ -145,13 +172,7 @@ def test_make_run_starts_three_processes_expires_and_stops_them_all(
             "EXPIRY_SWEEP_SECONDS": "1",
         }
     )
-    log = tmp_path / "make-run.log"
-    base = f"http://127.0.0.1:{port}"
-    argv = ["make", "run", f"PORT={port}", f"VENV={sys.prefix}"]
-    if stop == "ctrl-c":
-        make, terminal = _start_on_a_terminal(argv, env, log)
-    else:
-        make = start(argv, env, log)
+    make, terminal, base, log = _start_make_run(stop, env, tmp_path)
     try:
         wait_for(lambda: _http("GET", f"{base}/healthz")[0] == 200, 90, "the web app", log)
         wait_for(

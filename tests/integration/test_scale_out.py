@@ -22,10 +22,10 @@ from tests.conftest import SEED
 from tests.deploy.support import (
     VENV_BIN,
     Processes,
-    free_port,
     http,
     own_postgres_database,
     own_redis_db,
+    reported_port,
     wait_for_http,
     wait_until,
 )
@@ -45,7 +45,6 @@ ADMIN_PASSWORD = "scale-out-Admin-2026!"  # noqa: S105 - a throwaway test accoun
 def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Migrate, then start gunicorn (2 workers), 2 Celery workers and 1 beat; stop all after."""
     with own_postgres_database() as database_url, own_redis_db() as redis_url:
-        port = free_port()
         env = {
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
             "HOME": str(tmp_path),
@@ -57,7 +56,7 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
             "PENDING_TTL_SECONDS": str(PENDING_TTL),
             "EXPIRY_SWEEP_SECONDS": str(SWEEP),
             "INSTANCE_PATH": str(tmp_path / "instance"),
-            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            "GUNICORN_BIND": "127.0.0.1:0",  # gunicorn picks a free port and reports it
             "LOG_FORMAT": "json",
         }
         procs = Processes(tmp_path)
@@ -71,7 +70,7 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
             token = procs.run(["flask", "users", "create-token", "ops@city.example"], env)
             assert token.returncode == 0, token.stderr
             admin_headers = {"Authorization": f"Bearer {token.stdout.strip().splitlines()[-1]}"}
-            procs.start(
+            web = procs.start(
                 "web", ["gunicorn", "-c", "gunicorn.conf.py", "--workers", "2", "wsgi:app"], env
             )
             for name in ("worker1", "worker2"):
@@ -82,6 +81,7 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
                     env,
                 )  # fmt: skip
             procs.start("beat", ["celery", "-A", "celery_app", "beat"], env)
+            port = reported_port(web.output, lambda: web.popen.poll() is None)
             base_url = f"http://127.0.0.1:{port}"
             wait_for_http(f"{base_url}/readyz", procs)
             yield {

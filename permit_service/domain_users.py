@@ -1,0 +1,54 @@
+"""Staff accounts' rules: roles, e-mail and password rules, their error. No Flask, no SQLAlchemy.
+
+Kept beside domain.py (the permit life cycle) so each stays a module of one subject.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from permit_service.domain import DomainError, normalize_email
+
+MIN_PASSWORD_LENGTH = 12
+
+
+class Role(StrEnum):
+    """What a staff account may do: admins decide permits, viewers only read.
+
+    SPEC.md v2 adds `enforcer` (plate checks only). It is left out until the enforcement
+    endpoints exist: today every staff page and endpoint would let any signed-in role read.
+    """
+
+    ADMIN = "admin"
+    VIEWER = "viewer"
+
+
+ROLES: tuple[str, ...] = tuple(role.value for role in Role)
+
+
+class UserError(DomainError):
+    """A user cannot be created or changed as asked."""
+
+
+def normalize_user_email(value: str) -> str:
+    """A staff e-mail as stored: the domain's address rule, then lower-cased (unique any case)."""
+    try:
+        return normalize_email(value).lower()
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def check_role(role: str) -> Role:
+    """The role named `role`, or a UserError listing the roles there are."""
+    try:
+        return Role(role)
+    except ValueError as exc:
+        raise UserError(f"Role must be one of: {', '.join(ROLES)}.") from exc
+
+
+def check_password_strength(password: str) -> None:
+    """Refuse weak passwords with a message that says what a good one looks like."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"Password too short: use at least {MIN_PASSWORD_LENGTH} characters.")
+    if password.isdigit() or password.isalpha() or len(set(password)) < 5:
+        raise UserError("Password too weak: mix letters with digits or symbols, avoid repeats.")
