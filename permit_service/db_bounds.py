@@ -15,15 +15,14 @@ its own transactions with `background(seconds)`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
-from psycopg.errors import _WaitTimeout  # psycopg >= 3.3: raised by Connection.wait(timeout=...)
 from sqlalchemy import event
 
 # Past statement_timeout the live server answers first (a clean QueryCanceled); the client gives up
@@ -49,30 +48,43 @@ _wait_bound: ContextVar[float | None] = ContextVar("db_wait_bound", default=None
 _background: ContextVar[float | None] = ContextVar("db_background", default=None)
 
 
-class BoundedConnection(psycopg.Connection[Any]):
-    """A psycopg connection whose every wait for the server ends after `wait_bound` seconds."""
+@functools.cache
+def bounded_connection_class() -> type[Any]:
+    """psycopg's Connection with a bounded wait, made on first use: SQLite never imports psycopg.
 
-    wait_bound: float | None = None
+    psycopg costs ~0.1 s to import: every `flask` command and process start on SQLite would pay it.
+    """
+    import psycopg
+    from psycopg.errors import _WaitTimeout  # psycopg >= 3.3: raised by Connection.wait(timeout=)
 
-    def wait(self, gen: Any, interval: float | None = None, timeout: float | None = None) -> Any:
-        """Wait for the server as psycopg does, but never longer than the bound in force."""
-        imposed = None
-        if timeout is None:
-            bound = _wait_bound.get()
-            bound = self.wait_bound if bound is None else bound
-            if bound is not None and bound != math.inf:
-                timeout = imposed = bound
-        kwargs: dict[str, Any] = {} if interval is None else {"interval": interval}
-        try:
-            return super().wait(gen, timeout=timeout, **kwargs)
-        except _WaitTimeout as exc:
-            if imposed is None:
-                raise
-            # The server said nothing: the session's state is unknown, so it cannot be reused.
-            self.close()
-            raise psycopg.OperationalError(
-                f"the database did not answer within {imposed:g} seconds"
-            ) from exc
+    class BoundedConnection(psycopg.Connection[Any]):
+        """A psycopg connection whose every wait for the server ends after `wait_bound` seconds."""
+
+        wait_bound: float | None = None
+
+        def wait(
+            self, gen: Any, interval: float | None = None, timeout: float | None = None
+        ) -> Any:
+            """Wait for the server as psycopg does, but never longer than the bound in force."""
+            imposed = None
+            if timeout is None:
+                bound = _wait_bound.get()
+                bound = self.wait_bound if bound is None else bound
+                if bound is not None and bound != math.inf:
+                    timeout = imposed = bound
+            kwargs: dict[str, Any] = {} if interval is None else {"interval": interval}
+            try:
+                return super().wait(gen, timeout=timeout, **kwargs)
+            except _WaitTimeout as exc:
+                if imposed is None:
+                    raise
+                # The server said nothing: the session's state is unknown, so it cannot be reused.
+                self.close()
+                raise psycopg.OperationalError(
+                    f"the database did not answer within {imposed:g} seconds"
+                ) from exc
+
+    return BoundedConnection
 
 
 def connect_params(config: Mapping[str, Any], cparams: Mapping[str, Any]) -> dict[str, Any]:
@@ -96,7 +108,7 @@ def install(engine: sa.Engine, config: Mapping[str, Any]) -> None:
 
         @event.listens_for(engine, "do_connect")
         def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
-            conn = BoundedConnection.connect(*cargs, **connect_params(config, cparams))
+            conn = bounded_connection_class().connect(*cargs, **connect_params(config, cparams))
             conn.wait_bound = wait_bound
             return conn
 
@@ -171,7 +183,7 @@ def probe(engine: sa.Engine, config: Mapping[str, Any], seconds: float) -> None:
         # libpq counts connect_timeout in whole seconds, 2 at least.
         params = connect_params(config, {**cparams, "connect_timeout": max(2, round(seconds))})
         params["autocommit"] = True
-        with BoundedConnection.connect(*cargs, **params) as conn:
+        with bounded_connection_class().connect(*cargs, **params) as conn:
             conn.wait_bound = max(0.2, seconds - (time.monotonic() - started))
             conn.execute("SELECT 1")
         return
