@@ -85,6 +85,13 @@ CANCEL_REASON = "cancelled by the resident"
 log = logging.getLogger(__name__)
 
 _CAS_ATTEMPTS = 5
+# Log lines say what happened: "permit approved", "permit cancelled", ...
+_DONE = {
+    Action.APPROVE: "approved",
+    Action.REVOKE: "revoked",
+    Action.CANCEL: "cancelled",
+    Action.RENEW: "renewed",
+}
 _APPLY_ATTEMPTS = 3
 
 
@@ -224,7 +231,8 @@ def renew_permit(permit_id: str, actor: str) -> Outcome:
 
 
 def expire_due_permits(now: datetime | None = None) -> int:
-    """Record every time event that is due (pending past its deadline: expired); return how many."""
+    """Record every time event that is due (pending past its deadline, approved past its
+    validity: expired); return how many."""
     count = record_due(None, now or utcnow())
     db.session.commit()
     # One line per sweep, even when nothing was due: operators see the sweep is alive.
@@ -295,7 +303,9 @@ def _transition(
                 move_counts({current: -1, target: 1})
             db.session.commit()
             log.info(
-                "permit %s", action.value, extra={"permit_id": pid, "actor_kind": _kind(actor)}
+                "permit %s",
+                _DONE.get(action, action.value),
+                extra={"permit_id": pid, "actor_kind": _kind(actor)},
             )
             return Outcome(_fresh(pid), current, target, in_place=target is current)
         db.session.rollback()  # someone else changed it between our read and our write: re-read
