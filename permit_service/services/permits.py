@@ -67,6 +67,7 @@ from permit_service.validity import (
 __all__ = [
     "APPLICANT_ACTOR",
     "CANCEL_REASON",
+    "RENEWAL_REASON_PREFIX",
     "EXPIRY_REASON",
     "SYSTEM_ACTOR",
     "Outcome",
@@ -76,11 +77,19 @@ __all__ = [
     "expire_due_permits",
     "find_by_plate",
     "renew_permit",
+    "renewal_reason",
     "resolve_permit_id",
     "revoke_permit",
 ]
 
 CANCEL_REASON = "cancelled by the resident"
+RENEWAL_REASON_PREFIX = "renewed until "  # + the new end's local date, YYYY-MM-DD
+
+
+def renewal_reason(until: date) -> str:
+    """The reason recorded with a renewal: "renewed until YYYY-MM-DD" (the new end's local date)."""
+    return f"{RENEWAL_REASON_PREFIX}{until.isoformat()}"
+
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +233,7 @@ def renew_permit(permit_id: str, actor: str) -> Outcome:
         if not in_renewal_window(old, now, zone, window):
             raise RenewalNotOpen(renewal_opens(old, zone, window))
         new = renewed_until(old, zone, config["PERMIT_VALIDITY_DAYS"])
-        reason = f"renewed until {local_today(new, zone).isoformat()}"
+        reason = renewal_reason(local_today(new, zone))
         return Change({"valid_until": new}, guard=[P.valid_until == old], reason=reason)
 
     return _transition(permit_id, Action.RENEW, actor, None, extension)
