@@ -138,3 +138,15 @@ def test_today_is_still_allowed_until_its_end():
     assert parse_valid_until("2026-06-15", NOW, HELSINKI, 365) == utc(
         2026, 6, 15, 20, 59, 59, 999999
     )
+
+
+def test_validity_settings_have_their_defaults_and_refuse_junk(tmp_path):
+    from permit_service.config import ConfigError, load_config
+
+    config = load_config(str(tmp_path), {})
+    assert (config["PERMIT_VALIDITY_DAYS"], config["RENEWAL_WINDOW_DAYS"]) == (365, 30)
+    given = load_config(str(tmp_path), {"PERMIT_VALIDITY_DAYS": "90", "RENEWAL_WINDOW_DAYS": "7"})
+    assert (given["PERMIT_VALIDITY_DAYS"], given["RENEWAL_WINDOW_DAYS"]) == (90, 7)
+    for name, value in [("PERMIT_VALIDITY_DAYS", "0"), ("RENEWAL_WINDOW_DAYS", "a month")]:
+        with pytest.raises(ConfigError, match=name):
+            load_config(str(tmp_path), {name: value})
