@@ -101,3 +101,7 @@ class RevokeForm(DecisionForm):
         # The domain's rule, the same the JSON API applies (one line, at most REASON_MAX).
         validators=[Optional(), domain_rule(clean_reason)],
     )
+
+
+class ResidentActionForm(FlaskForm):
+    """Cancel or renew from the receipt: no fields but the CSRF token."""
