@@ -97,7 +97,8 @@ _SERVICE_REASONS = {
     TIME_EVENT_REASONS[PermitStatus.PENDING]: lazy_gettext("not approved before the deadline"),
     TIME_EVENT_REASONS[PermitStatus.APPROVED]: lazy_gettext("validity ended"),
 }
-_RENEWED = re.compile(r"renewed until (\d{4}-\d{2}-\d{2})")
+# services.permits.renew_permit's reason, "renewed until YYYY-MM-DD" (the city's local date).
+_RENEWED = re.compile(r"renewed\suntil (\d{4}-\d{2}-\d{2})")
 
 
 def reason_words(reason: str | None) -> str | None:

@@ -12,7 +12,7 @@ from permit_service.models import utcnow
 from permit_service.services import permits as service
 from permit_service.services import queries
 from tests import factories
-from tests.web.conftest import ADMIN, apply_web, text
+from tests.web.conftest import ADMIN, apply_web, login, text
 
 
 def _approve(app, permit_id: str, days: int | None = None) -> None:
@@ -81,6 +81,7 @@ def test_the_permit_page_shows_reference_validity_and_offers_renewal_only_in_the
     assert _permit(app, permit_id).valid_until == permit.valid_until
 
     clock.advance(timedelta(days=340))  # inside the last 30 days
+    login(admin_client)  # the session's absolute limit has passed meanwhile
     html = admin_client.get(f"/admin/permits/{permit_id}").get_data(as_text=True)
     assert f'action="/admin/permits/{permit_id}/renew"' in html
     assert "it can be renewed now" in text(admin_client.get(f"/admin/permits/{permit_id}"))
@@ -118,6 +119,7 @@ def test_revoking_a_permit_whose_validity_ended_explains_it(app, admin_client):
         permit = factories.make_permit(PermitStatus.PENDING, plate="VE-1", name="Val End")
     _approve(app, permit.id, days=0)
     clock.advance(timedelta(days=2))
+    login(admin_client)  # the session's absolute limit has passed meanwhile
     response = admin_client.post(f"/admin/permits/{permit.id}/revoke")
     page = text(admin_client.get(response.headers["Location"]))
     assert "VE-1 (Val End) cannot be changed: its validity ended on" in page

@@ -283,24 +283,24 @@ def test_cancel_needs_the_csrf_token(app_factory):
 
 def test_cancelling_what_has_already_ended(app, client):
     with app.app_context():
-        refused = factories.make_permit(PermitStatus.REVOKED, plate="EN-1", reason="No")
-        lapsed = factories.make_permit(plate="EN-2", due=True)  # pending past its deadline
+        refused = factories.make_permit(PermitStatus.REVOKED, plate="EN-1", reason="No").id
+        lapsed = factories.make_permit(plate="EN-2", due=True).id  # pending past its deadline
     ended = approved(app, days=1, plate="EN-3")
     clock.advance(timedelta(days=3))
 
     # The confirmation page is not offered: back to the receipt, which says why.
-    response = client.get(f"/applications/{refused.id}/cancel")
+    response = client.get(f"/applications/{refused}/cancel")
     assert response.status_code == 303
     page = text(client.get(response.headers["Location"]))
     assert "has already ended. Nothing was changed." in page and "Status: Refused" in page
 
     # Cancelling a refused application again: nothing to do (the no-op), still refused.
-    response = client.post(f"/applications/{refused.id}/cancel")
+    response = client.post(f"/applications/{refused}/cancel")
     assert response.status_code == 303
     assert "Status: Refused" in text(client.get(response.headers["Location"]))
 
     # Expired ones are a 409 page in plain words, never a 500.
-    response = client.post(f"/applications/{lapsed.id}/cancel")
+    response = client.post(f"/applications/{lapsed}/cancel")
     assert response.status_code == 409 and response.mimetype == "text/html"
     assert "This application has already expired. There is nothing to withdraw." in text(response)
     response = client.post(f"/applications/{ended}/cancel")
