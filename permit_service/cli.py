@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from permit_service.db_bounds import background
-from permit_service.domain import DomainError, PermitStatus
+from permit_service.domain import DomainError, PermitStatus, ValidationFailed
 from permit_service.domain_users import ROLES
-from permit_service.models import User
+from permit_service.localtime import city_zone, to_local
+from permit_service.models import User, utcnow
 from permit_service.services import permits as service
-from permit_service.services import seeding, tokens, users
+from permit_service.services import queries, seeding, tokens, users
 
 CLI_ACTOR = "cli"
 
@@ -41,27 +43,89 @@ def permits_cli(verbose: bool) -> None:
     _quiet_logs(verbose)
 
 
-@permits_cli.command("approve")
-@click.argument("permit_id")
-def approve(permit_id: str) -> None:
-    """Approve the pending permit PERMIT_ID."""
+def _permit_id(id_or_reference: str) -> str:
+    """The id of the permit named by its id or its reference, or a CLI error."""
     try:
-        done = service.approve_permit(permit_id, actor=CLI_ACTOR)
+        return queries.resolve_permit_id(id_or_reference)
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.message} ({id_or_reference.strip()!r})") from exc
+
+
+def _report(done: service.Outcome, verb: str) -> None:
+    """One line on stdout: reference, id, status, and the validity when there is one."""
+    permit = done.permit
+    line = f"{permit.reference} {permit.id} {done.after.value}"
+    if done.after is PermitStatus.APPROVED and permit.valid_until is not None:
+        line += f" until {_local(permit.valid_until)}"
+    if not done.changed:
+        line += f" (already {done.after.value}: nothing to {verb})"
+    click.echo(line)
+
+
+def _local(moment: datetime) -> str:
+    """A moment in the city's time zone, to the minute, with its offset."""
+    return to_local(moment, city_zone()).strftime("%Y-%m-%d %H:%M %Z")
+
+
+@permits_cli.command("approve")
+@click.argument("permit", metavar="ID|REFERENCE")
+@click.option(
+    "--valid-until",
+    default=None,
+    metavar="DATE",
+    help="End of validity: YYYY-MM-DD (end of that local day) or a date-time with offset.",
+)
+def approve(permit: str, valid_until: str | None) -> None:
+    """Approve the pending permit named by its id or reference (e.g. P-7K3M-Q9)."""
+    try:
+        done = service.approve_permit(_permit_id(permit), actor=CLI_ACTOR, valid_until=valid_until)
+    except ValidationFailed as exc:
+        raise click.ClickException(" ".join(map(str, exc.errors["valid_until"]))) from exc
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"{done.permit.id} {done.after.value}")
+    _report(done, "approve")
 
 
 @permits_cli.command("revoke")
-@click.argument("permit_id")
+@click.argument("permit", metavar="ID|REFERENCE")
 @click.option("--reason", default=None, help="Why the permit is revoked (kept in its history).")
-def revoke(permit_id: str, reason: str | None) -> None:
-    """Revoke the permit PERMIT_ID."""
+def revoke(permit: str, reason: str | None) -> None:
+    """Revoke the permit named by its id or reference."""
     try:
-        done = service.revoke_permit(permit_id, actor=CLI_ACTOR, reason=reason)
+        done = service.revoke_permit(_permit_id(permit), actor=CLI_ACTOR, reason=reason)
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"{done.permit.id} {done.after.value}")
+    _report(done, "revoke")
+
+
+@permits_cli.command("renew")
+@click.argument("permit", metavar="ID|REFERENCE")
+def renew(permit: str) -> None:
+    """Renew the approved permit named by its id or reference (inside its renewal window)."""
+    try:
+        done = service.renew_permit(_permit_id(permit), actor=CLI_ACTOR)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    _report(done, "renew")
+
+
+@permits_cli.command("find")
+@click.argument("plate")
+def find(plate: str) -> None:
+    """List the permits of PLATE in any spelling (abc-123, ABC 123), newest first."""
+    found = queries.find_by_plate(plate)
+    if not found:
+        raise click.ClickException(f"No permits for the plate {plate.strip()!r}.")
+    now = utcnow()
+    for permit in found:
+        status = queries.status_of(permit, now).value
+        validity = ""
+        if permit.valid_until is not None:
+            validity = f"  valid {_local(permit.valid_from)} to {_local(permit.valid_until)}"
+        click.echo(
+            f"{permit.reference}  {permit.license_plate:<10}  {status:<8}  "
+            f"applied {_local(permit.created_at)}{validity}  {permit.id}"
+        )
 
 
 @permits_cli.command("expire")

@@ -218,6 +218,10 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "MAX_CONTENT_LENGTH": 16 * 1024,
         "PENDING_TTL_SECONDS": _int(env, "PENDING_TTL_SECONDS", 300),
+        # An approved permit's validity (ends at the end of a local day) and the last days of
+        # it in which it may be renewed.
+        "PERMIT_VALIDITY_DAYS": _int(env, "PERMIT_VALIDITY_DAYS", 365),
+        "RENEWAL_WINDOW_DAYS": _int(env, "RENEWAL_WINDOW_DAYS", 30),
         "EXPIRY_SWEEP_SECONDS": sweep_seconds,
         "TOKEN_TTL_DAYS": _int(env, "TOKEN_TTL_DAYS", 30),
         # Seconds a web request may wait on the database (db_bounds.py), then 503.

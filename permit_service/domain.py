@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -13,7 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 
 
 class PermitStatus(StrEnum):
-    """The four states of a permit (SPEC.md section 2)."""
+    """The states of a permit (SPEC.md section 2; `waitlisted` comes with zones, issue 14)."""
 
     PENDING = "pending"
     APPROVED = "approved"
@@ -24,27 +24,49 @@ class PermitStatus(StrEnum):
 class Action(StrEnum):
     """What happens to a permit: an actor's decision, or a time event (TIME_EVENTS)."""
 
-    APPROVE = "approve"
-    REVOKE = "revoke"
-    # Time events: nobody asks for them, the clock does (v2 adds validity ends, a place frees).
+    APPROVE = "approve"  # admin
+    REVOKE = "revoke"  # admin
+    CANCEL = "cancel"  # the resident holding the id
+    RENEW = "renew"  # admin, or the resident holding the id, inside the renewal window
+    # Time events: nobody asks for them, the clock does (issue 14 adds "a place frees").
     EXPIRE = "expire"  # the pending application's deadline passes
+    END_VALIDITY = "end_validity"  # the approved permit's validity runs out
 
 
-TIME_EVENTS: frozenset[Action] = frozenset({Action.EXPIRE})
+TIME_EVENTS: frozenset[Action] = frozenset({Action.EXPIRE, Action.END_VALIDITY})
+
+# Who takes an action (allowed_actions): staff, or the resident holding the permit's id.
+ACTOR_ADMIN = "admin"
+ACTOR_APPLICANT = "applicant"
+ACTIONS_BY: dict[str, frozenset[Action]] = {
+    ACTOR_ADMIN: frozenset({Action.APPROVE, Action.REVOKE, Action.RENEW}),
+    ACTOR_APPLICANT: frozenset({Action.CANCEL, Action.RENEW}),
+}
 
 OPEN_STATUSES: frozenset[PermitStatus] = frozenset({PermitStatus.PENDING, PermitStatus.APPROVED})
 
 # (current status, action) -> next status: the ONE table every transition goes through, the
-# sweep included. Missing pairs are conflicts (409). A pair whose next status equals the current
-# one is an idempotent no-op (200, no event).
+# sweep included (SPEC.md section 3). Missing pairs are conflicts (409). A pair whose next status
+# equals the current one is an idempotent no-op (200, no event), except those in CHANGES_IN_PLACE.
+# Issue 14 adds the `waitlisted` row and the "a place frees" column.
 TRANSITIONS: dict[tuple[PermitStatus, Action], PermitStatus] = {
     (PermitStatus.PENDING, Action.APPROVE): PermitStatus.APPROVED,
     (PermitStatus.PENDING, Action.REVOKE): PermitStatus.REVOKED,
+    (PermitStatus.PENDING, Action.CANCEL): PermitStatus.REVOKED,
     (PermitStatus.PENDING, Action.EXPIRE): PermitStatus.EXPIRED,
     (PermitStatus.APPROVED, Action.APPROVE): PermitStatus.APPROVED,
     (PermitStatus.APPROVED, Action.REVOKE): PermitStatus.REVOKED,
+    (PermitStatus.APPROVED, Action.CANCEL): PermitStatus.REVOKED,
+    (PermitStatus.APPROVED, Action.RENEW): PermitStatus.APPROVED,
+    (PermitStatus.APPROVED, Action.END_VALIDITY): PermitStatus.EXPIRED,
     (PermitStatus.REVOKED, Action.REVOKE): PermitStatus.REVOKED,
+    (PermitStatus.REVOKED, Action.CANCEL): PermitStatus.REVOKED,
 }
+
+# Same status before and after, yet a change with its event: a renewal extends the validity.
+CHANGES_IN_PLACE: frozenset[tuple[PermitStatus, Action]] = frozenset(
+    {(PermitStatus.APPROVED, Action.RENEW)}
+)
 
 
 @dataclass(frozen=True)
@@ -56,10 +78,10 @@ class Deadline:
 
 
 # The one place that says when a permit is DUE: in `status`, past its `field`. Being due IS the
-# time event having happened, sweep or not (exact deadlines). v2 adds
-# PermitStatus.APPROVED: Deadline("valid_until", Action.VALIDITY_ENDS).
+# time event having happened, sweep or not (exact deadlines).
 DEADLINES: dict[PermitStatus, Deadline] = {
     PermitStatus.PENDING: Deadline("expires_at", Action.EXPIRE),
+    PermitStatus.APPROVED: Deadline("valid_until", Action.END_VALIDITY),
 }
 
 
@@ -70,15 +92,22 @@ def next_status(current: PermitStatus, action: Action) -> PermitStatus | None:
 
 def is_noop(current: PermitStatus, action: Action) -> bool:
     """True when `action` on `current` is allowed and changes nothing."""
+    if (current, action) in CHANGES_IN_PLACE:
+        return False
     return TRANSITIONS.get((current, action)) == current
 
 
-def allowed_actions(status: PermitStatus) -> frozenset[Action]:
-    """Decisions a person can take on a permit in `status` that change it (what pages offer)."""
+def allowed_actions(status: PermitStatus, actor: str = ACTOR_ADMIN) -> frozenset[Action]:
+    """What `actor` ("admin" or "applicant") can do to a permit in `status` that changes it.
+
+    What pages offer. Renewal is in the table for approved permits; pages also check that its
+    window is open (validity.renewal_opens).
+    """
+    mine = ACTIONS_BY[actor]
     return frozenset(
         act
         for (src, act), dst in TRANSITIONS.items()
-        if src is status and dst is not src and act not in TIME_EVENTS
+        if src is status and act in mine and not is_noop(src, act)
     )
 
 
@@ -137,6 +166,29 @@ class InvalidTransition(DomainError):
         super().__init__(f"Cannot {action.value} a permit that is {current.value}.")
         self.current = current
         self.action = action
+
+
+class RenewalNotOpen(InvalidTransition):
+    """An approved permit outside its renewal window; `opens` is the first local date it opens."""
+
+    def __init__(self, opens: date) -> None:
+        super().__init__(PermitStatus.APPROVED, Action.RENEW)
+        self.message = Message(
+            N_("This permit can be renewed from %(date)s."), date=opens.isoformat()
+        )
+        self.args = (self.message,)
+        self.opens = opens
+
+
+class PermitEnded(InvalidTransition):
+    """Renewing a permit that has ended (expired or revoked): the resident must apply again."""
+
+    def __init__(self, current: PermitStatus) -> None:
+        super().__init__(current, Action.RENEW)
+        self.message = Message(
+            N_("This permit has ended and cannot be renewed; apply for a new permit.")
+        )
+        self.args = (self.message,)
 
 
 class ChangedMeanwhile(DomainError):

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from permit_service import clock
 from permit_service.domain import OPEN_STATUSES, PermitStatus
 from permit_service.extensions import db
+from permit_service.references import new_reference
 
 
 def utcnow() -> datetime:
@@ -60,15 +61,31 @@ class Permit(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Short reference for phone and letters (permit_service.references), unique.
+    reference: Mapped[str] = mapped_column(sa.String(9), default=new_reference)
+    # Validity of an approved permit: null before approval, kept after it ends (migration 0006).
+    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         sa.CheckConstraint(f"status IN ({_STATUSES})", name="status_valid"),
         # Newest-first listing, overall and per status. expires_at rides along so the
         # exact-deadline filter and OFFSET are answered from the index alone (migration 0003).
         sa.Index("ix_permits_created_at_id", "created_at", "id"),
-        sa.Index("ix_permits_status_created_at", "status", "created_at", "id", "expires_at"),
+        # valid_until too (migration 0006): approved permits' exact end of validity likewise.
+        sa.Index(
+            "ix_permits_status_created_at",
+            "status",
+            "created_at",
+            "id",
+            "expires_at",
+            "valid_until",
+        ),
         # The sweep and the exact-deadline filters: pending rows by deadline.
         sa.Index("ix_permits_status_expires_at", "status", "expires_at"),
+        # The sweep and the exact end-of-validity filters: approved rows by end of validity.
+        sa.Index("ix_permits_status_valid_until", "status", "valid_until"),
+        sa.Index("uq_permits_reference", "reference", unique=True),
         # Lookup by plate, newest first.
         sa.Index("ix_permits_plate_key_created_at", "plate_key", "created_at", "id"),
         # At most one open permit per plate, enforced by the database (partial unique index).

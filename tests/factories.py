@@ -7,7 +7,7 @@ its TTL and more), so its deadline has passed but no sweep has recorded it.
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 from flask import current_app
 
@@ -32,19 +32,23 @@ def make_permit(
     email: str | None = None,
     reason: str | None = None,
     actor: str = ADMIN,
+    valid_until: datetime | date | str | None = None,
 ) -> Permit:
     """A permit in `status`, made by the use cases a permit in that status has been through.
 
-    `due` (pending only): its deadline passed `due` ago (True: 1 s) and no sweep ran, so it reads
-    as expired. `status="expired"`: due and recorded (as by the sweep, for this permit alone).
+    `due` (pending or approved): its deadline, or its validity, ended `due` ago (True: 1 s) and
+    no sweep ran, so it reads as expired. `status="expired"`: due and recorded (as by the sweep,
+    for this permit alone). `valid_until` is passed to the approval (approved permits).
     """
     status = PermitStatus(status)
     plate = plate or f"FX-{next(_plates)}"
     overdue = due if isinstance(due, timedelta) else timedelta(seconds=1 if due else 0)
+    if status is PermitStatus.APPROVED and overdue:
+        return _ended_approval(overdue, plate, name, address, email, actor)
     if status is PermitStatus.EXPIRED and not overdue:
         overdue = timedelta(seconds=1)
     if overdue and status not in {PermitStatus.PENDING, PermitStatus.EXPIRED}:
-        raise ValueError("only a pending permit can be due")
+        raise ValueError("only a pending or approved permit can be due")
     back = timedelta(seconds=current_app.config["PENDING_TTL_SECONDS"]) + overdue if overdue else 0
     clock.advance(-back)
     try:
@@ -55,9 +59,25 @@ def make_permit(
         record_due(P.id == permit.id, utcnow())
         db.session.commit()
     elif status is PermitStatus.APPROVED:
-        service.approve_permit(permit.id, actor=actor)
+        service.approve_permit(permit.id, actor=actor, valid_until=valid_until)
     elif status is PermitStatus.REVOKED:
         service.revoke_permit(permit.id, actor=actor, reason=reason)
+    fresh = db.session.get(Permit, permit.id, populate_existing=True)
+    assert fresh is not None
+    return fresh
+
+
+def _ended_approval(
+    overdue: timedelta, plate: str, name: str, address: str, email: str | None, actor: str
+) -> Permit:
+    """An approved permit whose validity ended `overdue` ago, unrecorded (approved for 1 hour)."""
+    back = timedelta(hours=1) + overdue
+    clock.advance(-back)
+    try:
+        permit = service.apply_for_permit(name, plate, address, email).permit
+        service.approve_permit(permit.id, actor=actor, valid_until=utcnow() + timedelta(hours=1))
+    finally:
+        clock.advance(back)
     fresh = db.session.get(Permit, permit.id, populate_existing=True)
     assert fresh is not None
     return fresh

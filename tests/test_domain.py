@@ -1,12 +1,14 @@
 """The life-cycle table and input rules, without an app."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from permit_service.domain import (
     Action,
+    InvalidTransition,
     PermitStatus,
+    RenewalNotOpen,
     ValidationFailed,
     allowed_actions,
     due_transitions,
@@ -25,21 +27,39 @@ P, A, R, E = (
     PermitStatus.EXPIRED,
 )
 
-# SPEC.md section 3, cell by cell: None = 409.
+# SPEC.md section 3, cell by cell (without waitlisted and "a place frees": issue 14). None = 409.
+APPROVE, REVOKE, CANCEL, RENEW = Action.APPROVE, Action.REVOKE, Action.CANCEL, Action.RENEW
+EXPIRE, END = Action.EXPIRE, Action.END_VALIDITY
 TABLE = {
-    (P, Action.APPROVE): A,
-    (P, Action.REVOKE): R,
-    (P, Action.EXPIRE): E,
-    (A, Action.APPROVE): A,
-    (A, Action.REVOKE): R,
-    (A, Action.EXPIRE): None,
-    (R, Action.APPROVE): None,
-    (R, Action.REVOKE): R,
-    (R, Action.EXPIRE): None,
-    (E, Action.APPROVE): None,
-    (E, Action.REVOKE): None,
-    (E, Action.EXPIRE): None,
+    (P, APPROVE): A,
+    (P, REVOKE): R,
+    (P, CANCEL): R,
+    (P, RENEW): None,
+    (P, EXPIRE): E,
+    (P, END): None,
+    (A, APPROVE): A,
+    (A, REVOKE): R,
+    (A, CANCEL): R,
+    (A, RENEW): A,
+    (A, EXPIRE): None,
+    (A, END): E,
+    (R, APPROVE): None,
+    (R, REVOKE): R,
+    (R, CANCEL): R,
+    (R, RENEW): None,
+    (R, EXPIRE): None,
+    (R, END): None,
+    (E, APPROVE): None,
+    (E, REVOKE): None,
+    (E, CANCEL): None,
+    (E, RENEW): None,
+    (E, EXPIRE): None,
+    (E, END): None,
 }
+
+
+def test_the_table_covers_every_status_and_action():
+    assert set(TABLE) == {(s, a) for s in PermitStatus for a in Action}
 
 
 @pytest.mark.parametrize(("current", "action"), list(TABLE))
@@ -49,23 +69,39 @@ def test_transition_table_matches_spec(current, action):
 
 @pytest.mark.parametrize(
     ("current", "action", "noop"),
-    [(A, Action.APPROVE, True), (R, Action.REVOKE, True), (P, Action.APPROVE, False)],
+    [
+        (A, APPROVE, True),
+        (R, REVOKE, True),
+        (R, CANCEL, True),
+        (P, APPROVE, False),
+        (A, RENEW, False),  # same status, but the validity is extended: a change with an event
+    ],
 )
 def test_repeating_a_decision_is_a_noop(current, action, noop):
     assert is_noop(current, action) is noop
 
 
 @pytest.mark.parametrize(
-    ("status", "offered"),
-    [(P, {Action.APPROVE, Action.REVOKE}), (A, {Action.REVOKE}), (R, set()), (E, set())],
+    ("status", "actor", "offered"),
+    [
+        (P, "admin", {APPROVE, REVOKE}),
+        (A, "admin", {REVOKE, RENEW}),
+        (R, "admin", set()),
+        (E, "admin", set()),
+        (P, "applicant", {CANCEL}),
+        (A, "applicant", {CANCEL, RENEW}),
+        (R, "applicant", set()),
+        (E, "applicant", set()),
+    ],
 )
-def test_pages_offer_the_decisions_that_change_the_permit(status, offered):
-    assert allowed_actions(status) == offered
+def test_pages_offer_the_actions_that_change_the_permit(status, actor, offered):
+    assert allowed_actions(status, actor) == offered
 
 
-def test_time_ends_only_pending_applications_and_they_become_expired():
-    assert [(src, rule.event, dst) for src, rule, dst in due_transitions()] == [
-        (P, Action.EXPIRE, E)
+def test_time_ends_pending_applications_and_approved_permits_and_they_become_expired():
+    assert [(src, rule.field, rule.event, dst) for src, rule, dst in due_transitions()] == [
+        (P, "expires_at", EXPIRE, E),
+        (A, "valid_until", END, E),
     ]
 
 
@@ -73,8 +109,15 @@ def test_deadline_is_exact():
     now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
     assert effective_status("pending", now + timedelta(microseconds=1), now) is P
     assert effective_status("pending", now, now) is E
-    assert effective_status("approved", None, now) is A
-    assert effective_status("approved", now, now) is A  # approved has no deadline (v1)
+    assert effective_status("approved", now + timedelta(microseconds=1), now) is A
+    assert effective_status("approved", now, now) is E  # validity ended: exactly then
+    assert effective_status("revoked", now - timedelta(days=1), now) is R
+
+
+def test_renewal_outside_the_window_names_the_date_it_opens():
+    exc = RenewalNotOpen(date(2027, 1, 2))
+    assert isinstance(exc, InvalidTransition)
+    assert "2027-01-02" in exc.message
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,20 @@ from permit_service.api.blueprint import Blueprint
 from permit_service.api.openapi import LOCATION_HEADER, RATE_LIMIT_HEADERS, ErrorSchema
 from permit_service.api.schemas import (
     ApprovalSchema,
+    CountSchema,
     PermitApplicationSchema,
+    PermitCountArgsSchema,
     PermitEventSchema,
     PermitListArgsSchema,
     PermitSchema,
     RevokeSchema,
 )
-from permit_service.api.security import admin_required, current_actor
+from permit_service.api.security import (
+    admin_if_token,
+    admin_required,
+    current_actor,
+    current_actor_or,
+)
 from permit_service.domain import (
     ChangedMeanwhile,
     DomainError,
@@ -108,6 +115,22 @@ class Permits(MethodView):
         return page.items
 
 
+@blp.route("/count")
+class PermitCount(MethodView):
+    @admin_required()
+    @blp.arguments(PermitCountArgsSchema, location="query")
+    @blp.response(200, CountSchema)
+    @blp.doc(security=ADMIN, operationId="countPermits")
+    def get(self, args: dict[str, Any]) -> Any:
+        """Count permits (admins and viewers), with the listing's filters.
+
+        Exact like the listing: a pending permit past its deadline, and an approved permit past
+        its `valid_until`, count as expired at once, before any sweep.
+        """
+        status = PermitStatus(args["status"]) if args.get("status") else None
+        return {"count": queries.count_permits(status, args.get("license_plate"))}
+
+
 @blp.route("/<permit_id>")
 class Permit(MethodView):
     @blp.response(200, PermitSchema)
@@ -129,10 +152,17 @@ class PermitApproval(MethodView):
     @blp.alt_response(404, response="PERMIT_NOT_FOUND")
     @blp.alt_response(409, schema=ErrorSchema, description="The permit is revoked or expired.")
     @blp.doc(security=ADMIN, operationId="approvePermit")
-    def post(self, _: dict[str, Any], permit_id: str) -> Any:
-        """Approve a pending permit (admins). Approving an approved permit changes nothing."""
+    def post(self, data: dict[str, Any], permit_id: str) -> Any:
+        """Approve a pending permit (admins). Approving an approved permit changes nothing.
+
+        The validity starts now and ends at the end of the local day PERMIT_VALIDITY_DAYS
+        (default 365) ahead, or at the optional `valid_until` (a future date or date-time, at
+        most that far ahead; else 422).
+        """
         try:
-            return service.approve_permit(permit_id, actor=current_actor()).permit
+            return service.approve_permit(
+                permit_id, actor=current_actor(), valid_until=(data or {}).get("valid_until")
+            ).permit
         except DomainError as exc:
             fail(exc)
 
@@ -159,6 +189,51 @@ class PermitRevocation(MethodView):
         except DomainError as exc:
             fail(exc)
         return permit
+
+
+@blp.route("/<permit_id>/cancel")
+class PermitCancellation(MethodView):
+    @blp.response(200, PermitSchema)
+    @blp.alt_response(404, response="PERMIT_NOT_FOUND")
+    @blp.alt_response(409, schema=ErrorSchema, description="The permit is expired.")
+    @blp.doc(operationId="cancelPermit")
+    def post(self, permit_id: str) -> Any:
+        """Cancel a permit or an application (anyone holding its id: the resident).
+
+        Ends it at once: the status becomes `revoked`, recorded with actor `applicant` and the
+        reason "cancelled by the resident". Cancelling a revoked permit changes nothing.
+        """
+        try:
+            return service.cancel_permit(permit_id).permit
+        except DomainError as exc:
+            fail(exc)
+
+
+@blp.route("/<permit_id>/renew")
+class PermitRenewal(MethodView):
+    @admin_if_token()
+    @blp.response(200, PermitSchema)
+    @blp.alt_response(404, response="PERMIT_NOT_FOUND")
+    @blp.alt_response(
+        409,
+        schema=ErrorSchema,
+        description="Outside the renewal window (the message names the date it opens), or the "
+        "permit is not approved (once expired: apply again).",
+    )
+    @blp.doc(operationId="renewPermit")
+    def post(self, permit_id: str) -> Any:
+        """Renew an approved permit inside its renewal window (the resident, or an admin).
+
+        Anyone holding the id may renew, without a token (recorded as `applicant`); with an
+        admin's bearer token the admin is recorded. The new `valid_until` is the end of the
+        local day PERMIT_VALIDITY_DAYS after the old one's date: no gap, no overlap. The window
+        is the last RENEWAL_WINDOW_DAYS (default 30) of the validity.
+        """
+        try:
+            actor = current_actor_or(service.APPLICANT_ACTOR)
+            return service.renew_permit(permit_id, actor=actor).permit
+        except DomainError as exc:
+            fail(exc)
 
 
 @blp.route("/<permit_id>/events")

@@ -26,11 +26,12 @@ from permit_service.domain import (
     PermitStatus,
     ValidationFailed,
     clean_reason,
-    effective_status,
     normalize_plate,
+    status_at,
     validate_application,
 )
 from permit_service.models import utcnow
+from permit_service.references import REFERENCE_RE
 from permit_service.services.queries import status_of
 
 
@@ -66,6 +67,31 @@ class PermitSchema(Schema):
         allow_none=True,
         metadata={"description": "Deadline of a pending application; null once decided."},
     )
+    reference = fields.String(
+        dump_only=True,
+        required=True,
+        metadata={
+            "example": "P-7K3M-Q9",
+            "pattern": REFERENCE_RE.pattern,
+            "description": "Short reference for phone calls and letters (no O/0, I/1).",
+        },
+    )
+    valid_from = fields.AwareDateTime(
+        format="iso",
+        required=True,
+        allow_none=True,
+        metadata={"description": "Start of an approved permit's validity; null before approval."},
+    )
+    valid_until = fields.AwareDateTime(
+        format="iso",
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "End of an approved permit's validity (the end of a local day unless "
+            "the approval gave a time): from then on the permit is expired. Null before "
+            "approval; kept after the permit ends."
+        },
+    )
 
     def dump(self, obj: Any, *, many: bool | None = None) -> Any:
         """Serialise one permit or many; one clock reading, so a page agrees with itself."""
@@ -84,8 +110,11 @@ class PermitSchema(Schema):
             "id": permit.id,
             "license_plate": permit.license_plate,
             "name": permit.name,
-            "status": effective_status(permit.status, permit.expires_at, now).value,
+            "reference": permit.reference,
+            "status": status_at(permit, now).value,
             "updated_at": _iso(permit.updated_at),
+            "valid_from": _iso(permit.valid_from),
+            "valid_until": _iso(permit.valid_until),
         }
 
 
@@ -181,7 +210,31 @@ class PermitListArgsSchema(Schema):
 
 
 class ApprovalSchema(Schema):
-    """An approval takes no fields today; any sent are refused (422) rather than ignored."""
+    """An approval may set the end of validity; other fields are refused (422), not ignored."""
+
+    valid_until = fields.String(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "example": "2027-06-30",
+            "description": "End of validity: a date (`YYYY-MM-DD`, meaning the end of that day "
+            "in the city's time zone) or a date-time with its offset. In the future and at "
+            "most the default validity ahead (PERMIT_VALIDITY_DAYS). Left out or null: the "
+            "default validity.",
+        },
+    )
+
+
+class PermitCountArgsSchema(PermitListArgsSchema):
+    """Filters of the count: those of the listing, without pagination."""
+
+    KNOWN = frozenset({"status", "license_plate"})
+
+
+class CountSchema(Schema):
+    """How many permits match."""
+
+    count = fields.Integer(required=True, metadata={"example": 42, "minimum": 0})
 
 
 class RevokeSchema(Schema):

@@ -80,6 +80,38 @@ def admin_required(write: bool = False) -> Callable[[F], F]:
     return decorator
 
 
+def admin_if_token() -> Callable[[F], F]:
+    """Open to anyone holding the permit's id; a request WITH a bearer token acts as its admin.
+
+    No Authorization header: the caller is the resident (actor `applicant`, current_actor_or
+    returns the default). A header: it must be an admin's valid token (401/403 otherwise).
+    """
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if request.headers.get("Authorization") is not None:
+                authenticate_request(write=True)
+            return view(*args, **kwargs)
+
+        apidoc = deepcopy(getattr(view, "_apidoc", {}))
+        responses = apidoc.setdefault("response", {}).setdefault("responses", {})
+        responses.setdefault(401, []).append("BEARER_REQUIRED")
+        responses.setdefault(403, []).append("ADMIN_REQUIRED")
+        # Either no token at all, or an admin's.
+        apidoc.setdefault("manual_doc", {}).setdefault("security", [{}, *BEARER_SECURITY])
+        wrapper._apidoc = apidoc  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def current_actor_or(default: str) -> str:
+    """The authenticated admin's e-mail, or `default` when the request carried no token."""
+    email = g.get("api_user_email")
+    return str(email) if email is not None else default
+
+
 def current_actor() -> str:
     """The e-mail of the authenticated admin, recorded in permit events."""
     email = g.get("api_user_email")

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from permit_service.domain import (
+    ACTOR_APPLICANT,
     DEADLINES,
     OPEN_STATUSES,
     PermitNotFound,
@@ -31,9 +32,12 @@ from permit_service.extensions import db
 from permit_service.models import Permit, PermitCount, PermitEvent
 
 SYSTEM_ACTOR = "system"
-APPLICANT_ACTOR = "applicant"
-# Reason recorded with each time event, by the event (v2 adds "validity ended").
-TIME_EVENT_REASONS = {PermitStatus.PENDING: "not approved before the deadline"}
+APPLICANT_ACTOR = ACTOR_APPLICANT
+# Reason recorded with each time event, by the status time ends.
+TIME_EVENT_REASONS = {
+    PermitStatus.PENDING: "not approved before the deadline",
+    PermitStatus.APPROVED: "validity ended",
+}
 EXPIRY_REASON = TIME_EVENT_REASONS[PermitStatus.PENDING]
 
 P = Permit.__table__.c
@@ -46,7 +50,10 @@ NOW = sa.bindparam("now", type_=P.expires_at.type)
 
 
 def due(status: PermitStatus, now: Any = NOW) -> sa.ColumnElement[bool]:
-    """Permits stored in `status` whose deadline for that status has passed (an index range)."""
+    """Permits stored in `status` whose deadline for that status has passed (an index range).
+
+    Pending past `expires_at`, approved past `valid_until` (domain.DEADLINES).
+    """
     return sa.and_(P.status == status.value, P[DEADLINES[status].field] <= now)
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -18,12 +20,18 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from permit_service.domain import (
     DEADLINES,
+    N_,
     Action,
     ChangedMeanwhile,
+    DomainError,
     InvalidTransition,
+    Message,
     OpenPermitExists,
+    PermitEnded,
     PermitNotFound,
     PermitStatus,
+    RenewalNotOpen,
+    ValidationFailed,
     is_noop,
     next_status,
     plate_key,
@@ -31,7 +39,9 @@ from permit_service.domain import (
     validate_application,
 )
 from permit_service.extensions import db
+from permit_service.localtime import city_zone, local_today
 from permit_service.models import Permit, utcnow
+from permit_service.references import new_reference
 from permit_service.services.lifecycle import (
     APPLICANT_ACTOR,
     EXPIRY_REASON,
@@ -44,17 +54,33 @@ from permit_service.services.lifecycle import (
     record_due,
     record_event,
 )
+from permit_service.services.queries import find_by_plate, resolve_permit_id
+from permit_service.validity import (
+    BadValidUntil,
+    default_valid_until,
+    in_renewal_window,
+    parse_valid_until,
+    renewal_opens,
+    renewed_until,
+)
 
 __all__ = [
     "APPLICANT_ACTOR",
+    "CANCEL_REASON",
     "EXPIRY_REASON",
     "SYSTEM_ACTOR",
     "Outcome",
     "apply_for_permit",
     "approve_permit",
+    "cancel_permit",
     "expire_due_permits",
+    "find_by_plate",
+    "renew_permit",
+    "resolve_permit_id",
     "revoke_permit",
 ]
+
+CANCEL_REASON = "cancelled by the resident"
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +95,12 @@ class Outcome:
     permit: Permit
     before: PermitStatus | None  # None: the permit is new
     after: PermitStatus
+    in_place: bool = False  # changed without a new status (a renewal)
 
     @property
     def changed(self) -> bool:
         """True when the call changed the permit (False for an idempotent repeat)."""
-        return self.before is not self.after
+        return self.in_place or self.before is not self.after
 
 
 def apply_for_permit(
@@ -97,6 +124,11 @@ def apply_for_permit(
             "created_at": now,
             "updated_at": now,
             "expires_at": now + ttl,
+            # Random: a clash with an existing reference fails the insert like a plate clash
+            # would, and the loop below simply tries again with a new one.
+            "reference": new_reference(),
+            "valid_from": None,
+            "valid_until": None,
         }
         try:
             # Back to back with the commit: SQLite's one write lock is held briefly.
@@ -115,7 +147,8 @@ def apply_for_permit(
             if _has_open_permit(key):
                 raise OpenPermitExists(plate) from exc
             # Open a moment ago, closed now: a sweep, an apply or a decision got there first
-            # (it held the row while we looked). Nothing stands in the way: try again.
+            # (it held the row while we looked); or the random reference was taken. Nothing
+            # stands in the way: try again (with a new reference).
     else:
         raise ChangedMeanwhile()
     # The row as inserted, made persistent without reading it back.
@@ -126,14 +159,68 @@ def apply_for_permit(
     return Outcome(permit, None, PermitStatus.PENDING)
 
 
-def approve_permit(permit_id: str, actor: str) -> Outcome:
-    """Approve a pending permit; approving an approved one is a no-op."""
-    return _transition(permit_id, Action.APPROVE, actor, None)
+def approve_permit(
+    permit_id: str, actor: str, valid_until: str | date | datetime | None = None
+) -> Outcome:
+    """Approve a pending permit, valid from now; approving an approved one is a no-op.
+
+    The validity ends at the end of the local day PERMIT_VALIDITY_DAYS ahead, or at
+    `valid_until` (a date: the end of that local day; or an aware date-time), which must be in
+    the future and no later than that (else ValidationFailed).
+    """
+    config = current_app.config
+    zone = city_zone()
+    until: datetime | None = None
+    if valid_until is not None:
+        try:
+            until = parse_valid_until(valid_until, utcnow(), zone, config["PERMIT_VALIDITY_DAYS"])
+        except BadValidUntil as exc:
+            raise ValidationFailed({"valid_until": [exc.args[0]]}) from exc
+
+    def validity(row: Any, now: datetime) -> Change:
+        end = until or default_valid_until(now, zone, config["PERMIT_VALIDITY_DAYS"])
+        if end <= now:  # given for a moment that has passed while we waited
+            raise ValidationFailed(
+                {"valid_until": [Message(N_("The end of validity must be in the future."))]}
+            )
+        return Change({"valid_from": now, "valid_until": end})
+
+    return _transition(permit_id, Action.APPROVE, actor, None, validity)
 
 
 def revoke_permit(permit_id: str, actor: str, reason: str | None = None) -> Outcome:
     """Revoke a pending or approved permit; revoking a revoked one is a no-op."""
     return _transition(permit_id, Action.REVOKE, actor, reason)
+
+
+def cancel_permit(permit_id: str) -> Outcome:
+    """The resident withdraws an application or ends a permit at once (revoked, actor applicant).
+
+    Cancelling a revoked permit is a no-op; an expired one is a conflict.
+    """
+    return _transition(permit_id, Action.CANCEL, APPLICANT_ACTOR, CANCEL_REASON)
+
+
+def renew_permit(permit_id: str, actor: str) -> Outcome:
+    """Extend an approved permit inside its renewal window, by PERMIT_VALIDITY_DAYS, seamlessly.
+
+    The new validity ends at the end of the local day PERMIT_VALIDITY_DAYS after the old end's
+    local date. Outside the window: RenewalNotOpen (with the date it opens); ended permits:
+    PermitEnded. Compare-and-set on `valid_until`: two renewals at once extend it once.
+    """
+    config = current_app.config
+    zone = city_zone()
+
+    def extension(row: Any, now: datetime) -> Change:
+        old = row.valid_until
+        window = config["RENEWAL_WINDOW_DAYS"]
+        if not in_renewal_window(old, now, zone, window):
+            raise RenewalNotOpen(renewal_opens(old, zone, window))
+        new = renewed_until(old, zone, config["PERMIT_VALIDITY_DAYS"])
+        reason = f"renewed until {local_today(new, zone).isoformat()}"
+        return Change({"valid_until": new}, guard=[P.valid_until == old], reason=reason)
+
+    return _transition(permit_id, Action.RENEW, actor, None, extension)
 
 
 def expire_due_permits(now: datetime | None = None) -> int:
@@ -150,8 +237,27 @@ def _has_open_permit(key: str) -> bool:
     return db.session.scalar(sa.select(exists)) or False
 
 
-def _transition(permit_id: str, action: Action, actor: str, reason: str | None) -> Outcome:
-    """Compare-and-set: UPDATE ... WHERE status = <the status we decided on>; retry if it moved."""
+@dataclass(frozen=True)
+class Change:
+    """What a use case writes besides the status: values, extra guards, the event's reason."""
+
+    values: dict[str, Any]
+    guard: list[sa.ColumnElement[bool]] = field(default_factory=list)
+    reason: str | None = None
+
+
+def _transition(
+    permit_id: str,
+    action: Action,
+    actor: str,
+    reason: str | None,
+    plan: Callable[[Any, datetime], Change] | None = None,
+) -> Outcome:
+    """Compare-and-set: UPDATE ... WHERE status = <the status we decided on>; retry if it moved.
+
+    `plan(row, now)` adds the use case's own values and guards (the validity of an approval, the
+    extension of a renewal) and may refuse with a domain error.
+    """
     pid = parse_id(permit_id)
     for _ in range(_CAS_ATTEMPTS):
         row = db.session.execute(sa.select(Permit.__table__).where(P.id == pid)).first()
@@ -167,28 +273,40 @@ def _transition(permit_id: str, action: Action, actor: str, reason: str | None) 
         target = next_status(current, action)
         if target is None:
             db.session.rollback()
-            raise InvalidTransition(current, action)
+            raise _refusal(current, action)
         if is_noop(current, action):  # idempotent repeat: 200, nothing recorded
             db.session.rollback()
             return Outcome(_fresh(pid), current, current)
-        guard = [P.id == pid, P.status == current.value]
+        try:
+            change = plan(row, now) if plan is not None else Change({})
+        except DomainError:
+            db.session.rollback()
+            raise
+        guard = [P.id == pid, P.status == current.value, *change.guard]
         if current in DEADLINES:  # still before its deadline when the write lands
             guard.append(before_deadline(current, now))
+        values = {"status": target.value, "updated_at": now, "expires_at": None, **change.values}
         changed = db.session.execute(
-            sa.update(Permit.__table__)
-            .where(*guard)
-            .values(status=target.value, updated_at=now, expires_at=None)
+            sa.update(Permit.__table__).where(*guard).values(**values)
         ).rowcount
         if changed == 1:
-            record_event(pid, current, target, actor, reason, now)
-            move_counts({current: -1, target: 1})
+            record_event(pid, current, target, actor, change.reason or reason, now)
+            if target is not current:
+                move_counts({current: -1, target: 1})
             db.session.commit()
             log.info(
-                "permit %s", target.value, extra={"permit_id": pid, "actor_kind": _kind(actor)}
+                "permit %s", action.value, extra={"permit_id": pid, "actor_kind": _kind(actor)}
             )
-            return Outcome(_fresh(pid), current, target)
+            return Outcome(_fresh(pid), current, target, in_place=target is current)
         db.session.rollback()  # someone else changed it between our read and our write: re-read
     raise ChangedMeanwhile()
+
+
+def _refusal(current: PermitStatus, action: Action) -> InvalidTransition:
+    """The conflict to report: renewing an ended permit says to apply again."""
+    if action is Action.RENEW and current in {PermitStatus.EXPIRED, PermitStatus.REVOKED}:
+        return PermitEnded(current)
+    return InvalidTransition(current, action)
 
 
 def _fresh(pid: str) -> Permit:

@@ -22,6 +22,7 @@ from permit_service.domain import (
 )
 from permit_service.extensions import db
 from permit_service.models import Permit, PermitCount, PermitEvent, utcnow
+from permit_service.references import parse_reference
 from permit_service.services.lifecycle import (
     NOW,
     P,
@@ -57,6 +58,44 @@ def get_permit(permit_id: str) -> Permit:
     if permit is None:
         raise PermitNotFound("No permit with that id.")
     return permit
+
+
+def resolve_permit_id(id_or_reference: str) -> str:
+    """The id of the permit named by its id or its reference (any case, hyphens optional).
+
+    PermitNotFound when neither names a permit.
+    """
+    text = (id_or_reference or "").strip()
+    try:
+        return parse_id(text)
+    except PermitNotFound:
+        pass
+    reference = parse_reference(text)
+    found = None
+    if reference is not None:
+        found = db.session.scalar(sa.select(P.id).where(P.reference == reference))
+    if found is None:
+        raise PermitNotFound("No permit with that id or reference.")
+    return found
+
+
+def get_permit_by_reference(reference: str) -> Permit:
+    """The permit with this reference (or id), or PermitNotFound."""
+    return get_permit(resolve_permit_id(reference))
+
+
+def find_by_plate(plate: str) -> list[Permit]:
+    """Every permit of a licence plate in any spelling (abc-123, ABC 123), newest first."""
+    key = plate_key(plate)
+    if not key:
+        return []
+    return list(
+        db.session.scalars(
+            sa.select(Permit)
+            .where(Permit.plate_key == key)
+            .order_by(Permit.created_at.desc(), Permit.id.desc())
+        )
+    )
 
 
 def status_of(permit: Permit, now: datetime | None = None) -> PermitStatus:
@@ -126,6 +165,17 @@ def list_permits(
     return Page(items=items, total=total)
 
 
+def count_permits(status: PermitStatus | None = None, license_plate: str | None = None) -> int:
+    """How many permits match the listing's filters, exact to the deadline like the listing."""
+    now = utcnow()
+    key = plate_key(license_plate) if license_plate else None
+    if key is None:
+        return int(db.session.scalar(_count_statement(status), {"now": now}) or 0)
+    either = [sa.and_(*branch) for branch in _branches(status, True, [])]
+    count = sa.select(sa.func.count()).select_from(Permit).where(sa.or_(*either))
+    return int(db.session.scalar(count, {"now": now, "key": key}) or 0)
+
+
 def count_by_status() -> dict[PermitStatus, int]:
     """How many permits are in each effective status (for the review queue's tabs)."""
     row = db.session.execute(_counts_statement(), {"now": utcnow()}).one()
@@ -164,11 +214,15 @@ def _branches(
 
 
 def _search_clause(term: str) -> sa.ColumnElement[bool]:
-    """Name contains the term (any case), or the plate starts with it (any spelling)."""
+    """Name contains the term (any case), the plate starts with it (any spelling), or it is
+    the permit's reference (any case, hyphens optional)."""
     escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     either = [sa.func.lower(Permit.name).like(f"%{escaped}%", escape="\\")]
     if plate_key(term):
         either.append(Permit.plate_key.startswith(plate_key(term), autoescape=True))
+    reference = parse_reference(term)
+    if reference is not None:
+        either.append(Permit.reference == reference)
     return sa.or_(*either)
 
 

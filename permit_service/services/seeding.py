@@ -17,6 +17,7 @@ from flask import current_app
 from permit_service.domain import PermitStatus
 from permit_service.extensions import db
 from permit_service.models import Permit, PermitEvent, utcnow
+from permit_service.references import SPACE, format_reference
 from permit_service.services.lifecycle import (
     APPLICANT_ACTOR,
     EXPIRY_REASON,
@@ -48,10 +49,12 @@ def seed_permits(
     """Insert `count` synthetic permits with their events in bulk (benchmarks, demos); return count.
 
     Set-based: per batch one bulk INSERT (COPY on PostgreSQL) per table and one commit, never a
-    row at a time through the ORM. Plates are unique
+    row at a time through the ORM. Plates and references are unique
     (numbered after the permits already there), statuses follow `mix`. Decided permits are spread
     over the past year; pending ones are the newest, with deadlines ahead of them, or behind them
-    when `due` is set (what the sweep finds after an outage). `on_batch(n)` reports progress.
+    when `due` is set (what the sweep finds after an outage). Approved ones are valid for
+    PERMIT_VALIDITY_DAYS from their approval, or, when `due` is set, their validity has just
+    ended (unswept). `on_batch(n)` reports progress.
     """
     shares = {PermitStatus(k): v for k, v in (mix or SEED_MIX).items() if v > 0}
     if count < 0 or not shares:
@@ -63,6 +66,7 @@ def seed_permits(
         pattern += [status] * max(1, round(100 * share / weight))
     pattern = [pattern[(i * 37) % len(pattern)] for i in range(len(pattern))]
     ttl = timedelta(seconds=current_app.config["PENDING_TTL_SECONDS"])
+    validity = timedelta(days=current_app.config["PERMIT_VALIDITY_DAYS"])
     now = utcnow()
     year = timedelta(days=365)
     offset = db.session.scalar(sa.select(sa.func.count()).select_from(Permit)) or 0
@@ -93,6 +97,12 @@ def seed_permits(
                 created = now - year * (1 - frac) - ttl * 2
                 expires = None
                 updated = created + ttl / 2
+            valid_from = valid_until = None
+            if status is PermitStatus.APPROVED:
+                valid_from = stamp(updated)
+                # Due: ended a moment ago, spread over the last TTL, like due applications.
+                end = now - ttl * (1 - frac) if due else updated + validity
+                valid_until = stamp(end)
             pid = str(uuid.uuid4())
             created_s = stamp(created)
             updated_s = stamp(updated)
@@ -108,6 +118,9 @@ def seed_permits(
                     "created_at": created_s,
                     "updated_at": updated_s,
                     "expires_at": expires,
+                    "reference": _seed_reference(n),
+                    "valid_from": valid_from,
+                    "valid_until": valid_until,
                 }
             )
             applied = event_values(None, PermitStatus.PENDING, APPLICANT_ACTOR, None, created_s)
@@ -155,6 +168,20 @@ def _seed_plate(n: int) -> str:
     a, rest = divmod(letters, 26 * 26)
     b, c = divmod(rest, 26)
     return f"{chr(65 + a % 26)}{chr(65 + b)}{chr(65 + c)}-{digits:05d}"
+
+
+def _seed_reference(n: int) -> str:
+    """The n-th synthetic reference: a fixed permutation of the 2**30 references (unique per n).
+
+    Multiplying by an odd number modulo 2**30 is a bijection, so consecutive permits get
+    unrelated-looking, distinct references. One that a real application drew at random may
+    already exist: seeding is for empty development and benchmark databases.
+    """
+    return format_reference((n * _SEED_MULTIPLIER + _SEED_OFFSET) % SPACE)
+
+
+_SEED_MULTIPLIER = 0x2545F491  # odd
+_SEED_OFFSET = 0x1B873593
 
 
 def holds_permits() -> bool:

@@ -34,6 +34,10 @@ CONTRACT = {
     ("post", "/permits/{permit_id}/revoke"): {
         *("200", "400", "401", "403", "404", "409", "413", "415", "422"),
     },
+    ("get", "/permits/count"): {"200", "401", "422"},
+    ("post", "/permits/{permit_id}/cancel"): {"200", "404", "409"},
+    # 401/403 only when a token is sent: without one the resident renews.
+    ("post", "/permits/{permit_id}/renew"): {"200", "401", "403", "404", "409"},
     ("get", "/permits/{permit_id}/events"): {"200", "401", "404"},
     ("post", "/auth/token"): {"200", "400", "401", "413", "415", "422", "429"},
     ("get", "/healthz"): {"200"},

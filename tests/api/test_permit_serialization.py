@@ -23,6 +23,9 @@ def _permit(**overrides: object) -> Permit:
         "created_at": now.replace(microsecond=0),
         "updated_at": now,
         "expires_at": now + timedelta(days=1),  # pending however long the run takes
+        "reference": "P-7K3M-Q9",
+        "valid_from": None,
+        "valid_until": None,
     }
     values.update(overrides)
     return Permit(**values)
@@ -32,9 +35,20 @@ CASES = [
     _permit(),
     _permit(email=None),
     _permit(expires_at=utcnow() - timedelta(seconds=1)),  # due: reads as expired
-    _permit(status="approved", expires_at=None),
+    _permit(
+        status="approved",
+        expires_at=None,
+        valid_from=utcnow(),
+        valid_until=utcnow() + timedelta(days=1),
+    ),
     _permit(status="revoked", expires_at=None),
     _permit(status="expired"),
+    _permit(  # validity ended, unswept: reads as expired
+        status="approved",
+        expires_at=None,
+        valid_from=utcnow() - timedelta(days=2),
+        valid_until=utcnow() - timedelta(seconds=1),
+    ),
 ]
 
 
@@ -49,6 +63,7 @@ def test_fast_dump_equals_marshmallow_dump_for_one_and_many():
         "expired",
         "approved",
         "revoked",
+        "expired",
         "expired",
     ]
 

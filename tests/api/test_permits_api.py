@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import datetime
 
@@ -24,6 +25,9 @@ FIELDS = {
     "created_at",
     "updated_at",
     "expires_at",
+    "reference",
+    "valid_from",
+    "valid_until",
 }
 
 
@@ -39,6 +43,8 @@ def test_seed_application_answers_201_pending_with_every_field(client):
         "123 Main St",
     )
     assert permit["email"] is None
+    assert re.fullmatch(r"P-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{2}", permit["reference"])
+    assert permit["valid_from"] is None and permit["valid_until"] is None
     assert uuid.UUID(permit["id"]).version == 4
     created = datetime.fromisoformat(permit["created_at"])
     expires = datetime.fromisoformat(permit["expires_at"])
