@@ -190,4 +190,6 @@ def test_admin_finds_a_permit_by_reference_and_renews_it(page: Page, berlin: Liv
     expect(page.get_by_role("button", name="Renew BR 2210")).to_have_count(0)
     rows = page.locator("table.history tbody tr")
     expect(rows.last.locator("td").nth(1)).to_have_text("Renewed")
+    expect(rows.last.locator("td").nth(3)).to_contain_text("renewed until")
     check_accessibility(page)
+    shoot(page, "permit-renewed")
