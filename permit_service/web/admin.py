@@ -39,7 +39,8 @@ from permit_service.services import queries, sessions
 from permit_service.services.users import authenticate
 from permit_service.web import helpers, words
 from permit_service.web.forms import DecisionForm, LoginForm, RevokeForm
-from permit_service.web.views import permit_or_404, renewal_not_open, renewal_of
+from permit_service.web.receipt import renewal_not_open, renewal_of
+from permit_service.web.views import permit_or_404
 
 log = logging.getLogger(__name__)
 
