@@ -190,3 +190,12 @@ def test_find_by_plate_lists_every_permit_of_the_plate_in_any_spelling(app):
             assert [p.id for p in queries.find_by_plate(spelling)] == [new.id, old.id]
         assert queries.find_by_plate("ZZ-999") == []
         assert queries.find_by_plate("--") == []
+
+
+def test_the_review_queue_finds_a_permit_by_its_reference(app):
+    with app.app_context():
+        wanted = factories.make_permit(name="Wanted Person")
+        factories.make_permit(name="Someone Else")
+        for typed in [wanted.reference, wanted.reference.lower().replace("-", "")]:
+            found = queries.review_queue(search=typed)
+            assert [p.id for p in found.items] == [wanted.id] and found.total == 1
