@@ -157,6 +157,15 @@ def test_the_permit_in_german(page: Page, berlin: LiveServer, shoot, screenshot_
     card.locator("img.qr").screenshot(path=str(screenshot_dir / "qr-de.png"))
     assert decode_qr(screenshot_dir / "qr-de.png") == reference
 
+    # On a phone: nothing wider than the screen, the QR code still whole and readable.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    check_accessibility(page)
+    shoot(page, "de-receipt-approved-phone")
+    card.locator("img.qr").screenshot(path=str(screenshot_dir / "qr-phone.png"))
+    assert decode_qr(screenshot_dir / "qr-phone.png") == reference
+    page.set_viewport_size({"width": 1280, "height": 720})
+
     page.get_by_role("link", name="Parkausweis zurückgeben…").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Parkausweis für HD-901 zurückgeben?")
     check_accessibility(page)
