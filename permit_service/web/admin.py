@@ -31,14 +31,16 @@ from permit_service.domain import (
     PermitEnded,
     PermitStatus,
     RenewalNotOpen,
+    ValidationFailed,
 )
 from permit_service.extensions import limiter, login_limit
+from permit_service.i18n import translate
 from permit_service.models import Permit, utcnow
 from permit_service.services import permits as service
 from permit_service.services import queries, sessions
 from permit_service.services.users import authenticate
 from permit_service.web import helpers, words
-from permit_service.web.forms import DecisionForm, LoginForm, RevokeForm
+from permit_service.web.forms import ApproveForm, DecisionForm, LoginForm, RevokeForm
 from permit_service.web.receipt import renewal_not_open, renewal_of
 from permit_service.web.views import permit_or_404
 
@@ -170,7 +172,7 @@ def permit_detail(permit_id: str) -> ResponseReturnValue:
 @login_required
 def approve(permit_id: str) -> ResponseReturnValue:
     """Approve a permit and say what happened in a flash message."""
-    return _decide(permit_id, Action.APPROVE, DecisionForm())
+    return _decide(permit_id, Action.APPROVE, ApproveForm())
 
 
 @bp.post("/permits/<permit_id>/renew")
@@ -206,13 +208,27 @@ def _decide(permit_id: str, action: Action, form: DecisionForm) -> ResponseRetur
         return redirect(back, 303)
     try:
         if action is Action.APPROVE:
-            done = service.approve_permit(permit.id, actor=current_user.email)
+            until = form.valid_until.data if isinstance(form, ApproveForm) else None
+            done = service.approve_permit(
+                permit.id, actor=current_user.email, valid_until=(until or "").strip() or None
+            )
         elif action is Action.RENEW:
             done = service.renew_permit(permit.id, actor=current_user.email)
         else:
             text = form.reason.data if isinstance(form, RevokeForm) else None
             reason = (text or "").strip() or None
             done = service.revoke_permit(permit.id, actor=current_user.email, reason=reason)
+    except ValidationFailed as exc:
+        for messages in exc.errors.values():
+            for message in messages:
+                flash(
+                    _(
+                        "%(plate)s was not changed: %(message)s",
+                        plate=permit.license_plate,
+                        message=translate(message),
+                    ),
+                    "error",
+                )
     except RenewalNotOpen as exc:
         flash(
             _(

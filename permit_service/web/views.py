@@ -50,6 +50,7 @@ def _template_helpers() -> dict[str, object]:
         "day_words": localtime.day_words,
         "relative_time": localtime.relative_time,
         "city_zone_name": lambda: current_app.config.get("CITY_TIMEZONE") or "UTC",
+        "validity_days": lambda: current_app.config["PERMIT_VALIDITY_DAYS"],
     }
 
 

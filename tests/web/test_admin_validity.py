@@ -124,3 +124,41 @@ def test_revoking_a_permit_whose_validity_ended_explains_it(app, admin_client):
     page = text(admin_client.get(response.headers["Location"]))
     assert "VE-1 (Val End) cannot be changed: its validity ended on" in page
     assert "Validity ended" in page and "Status Expired" in page
+
+
+def test_the_approve_form_takes_an_optional_last_day(app, admin_client):
+    first = apply_web(admin_client, license_plate="VU-1", name="Vera Until")
+    page = admin_client.get(f"/admin/permits/{first}").get_data(as_text=True)
+    assert f'<label for="valid-until-{first}">Valid until (optional)</label>' in page
+    assert "Leave empty for the usual 365 days; or choose an earlier last day." in text(
+        admin_client.get(f"/admin/permits/{first}")
+    )
+    last_day = local_today(utcnow(), _utc()) + timedelta(days=40)
+    response = admin_client.post(
+        f"/admin/permits/{first}/approve", data={"valid_until": last_day.isoformat()}
+    )
+    assert response.status_code == 303
+    permit = _permit(app, first)
+    assert permit.status == "approved"
+    assert local_today(permit.valid_until, _utc()) == last_day
+    assert permit.valid_until.hour == 23 and permit.valid_until.minute == 59
+    assert "Approved VU-1 (Vera Until)." in text(admin_client.get(response.headers["Location"]))
+
+    # Too far ahead, in the past, or not a date: the service's rule, said on the page; no change.
+    second = apply_web(admin_client, license_plate="VU-2", name="Vic Until")
+    too_late = (local_today(utcnow(), _utc()) + timedelta(days=400)).isoformat()
+    for value, says in (
+        (too_late, "The end of validity can be at most 365 days ahead"),
+        ("2001-01-01", "The end of validity must be in the future."),
+        ("soon", "Give the end of validity as a date (YYYY-MM-DD)"),
+    ):
+        response = admin_client.post(
+            f"/admin/permits/{second}/approve", data={"valid_until": value}
+        )
+        assert response.status_code == 303
+        page = text(admin_client.get(response.headers["Location"]))
+        assert f"VU-2 was not changed: {says}" in page, value
+        assert _permit(app, second).status == "pending"
+    # The queue's compact rows approve with the default length, no date field.
+    queue = admin_client.get("/admin/permits").get_data(as_text=True)
+    assert f'id="valid-until-{second}"' not in queue
