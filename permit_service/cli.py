@@ -130,7 +130,7 @@ def find(plate: str) -> None:
 
 @permits_cli.command("expire")
 def expire() -> None:
-    """Expire every pending permit past its deadline now; print how many."""
+    """Expire every permit that time has ended (deadline or validity) now; print how many."""
     with background(current_app.config["SWEEP_STATEMENT_TIMEOUT"]):
         count = service.expire_due_permits()
     click.echo(f"expired {count} permit(s)")

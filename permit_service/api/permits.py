@@ -44,6 +44,27 @@ blp = Blueprint(
 )
 
 ADMIN = [{"bearerAuth": []}]
+UUID_PATTERN = (
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$"
+)
+
+
+def permit_id_parameter() -> list[dict[str, Any]]:
+    """The {permit_id} path parameter's documentation (a fresh copy: smorest updates it).
+
+    Only the id (a UUID): the short reference is for people on the phone and is guessable, so
+    it never opens a permit to an anonymous caller. Anything else is a 404.
+    """
+    return [
+        {
+            "in": "path",
+            "name": "permit_id",
+            "description": "The permit's id (UUID4), the resident's receipt.",
+            "schema": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
+        }
+    ]
+
+
 APPLICATION_EXAMPLE = {
     "name": "John Doe",
     "license_plate": "ABC-123",
@@ -131,7 +152,7 @@ class PermitCount(MethodView):
         return {"count": queries.count_permits(status, args.get("license_plate"))}
 
 
-@blp.route("/<permit_id>")
+@blp.route("/<permit_id>", parameters=permit_id_parameter())
 class Permit(MethodView):
     @blp.response(200, PermitSchema)
     @blp.alt_response(404, response="PERMIT_NOT_FOUND")
@@ -144,7 +165,7 @@ class Permit(MethodView):
             fail(exc)
 
 
-@blp.route("/<permit_id>/approve")
+@blp.route("/<permit_id>/approve", parameters=permit_id_parameter())
 class PermitApproval(MethodView):
     @admin_required(write=True)
     @blp.arguments(ApprovalSchema, required=False, example={})
@@ -167,7 +188,7 @@ class PermitApproval(MethodView):
             fail(exc)
 
 
-@blp.route("/<permit_id>/revoke")
+@blp.route("/<permit_id>/revoke", parameters=permit_id_parameter())
 class PermitRevocation(MethodView):
     @admin_required(write=True)
     @blp.arguments(RevokeSchema, required=False, example={"reason": "Moved out of the zone"})
@@ -191,7 +212,7 @@ class PermitRevocation(MethodView):
         return permit
 
 
-@blp.route("/<permit_id>/cancel")
+@blp.route("/<permit_id>/cancel", parameters=permit_id_parameter())
 class PermitCancellation(MethodView):
     @blp.response(200, PermitSchema)
     @blp.alt_response(404, response="PERMIT_NOT_FOUND")
@@ -209,7 +230,7 @@ class PermitCancellation(MethodView):
             fail(exc)
 
 
-@blp.route("/<permit_id>/renew")
+@blp.route("/<permit_id>/renew", parameters=permit_id_parameter())
 class PermitRenewal(MethodView):
     @admin_if_token()
     @blp.response(200, PermitSchema)
@@ -236,7 +257,7 @@ class PermitRenewal(MethodView):
             fail(exc)
 
 
-@blp.route("/<permit_id>/events")
+@blp.route("/<permit_id>/events", parameters=permit_id_parameter())
 class PermitEvents(MethodView):
     @admin_required()
     @blp.response(200, PermitEventSchema(many=True))

@@ -67,6 +67,7 @@ from permit_service.validity import (
 __all__ = [
     "APPLICANT_ACTOR",
     "CANCEL_REASON",
+    "RENEWAL_REASON_PREFIX",
     "EXPIRY_REASON",
     "SYSTEM_ACTOR",
     "Outcome",
@@ -76,15 +77,30 @@ __all__ = [
     "expire_due_permits",
     "find_by_plate",
     "renew_permit",
+    "renewal_reason",
     "resolve_permit_id",
     "revoke_permit",
 ]
 
 CANCEL_REASON = "cancelled by the resident"
+RENEWAL_REASON_PREFIX = "renewed until "  # + the new end's local date, YYYY-MM-DD
+
+
+def renewal_reason(until: date) -> str:
+    """The reason recorded with a renewal: "renewed until YYYY-MM-DD" (the new end's local date)."""
+    return f"{RENEWAL_REASON_PREFIX}{until.isoformat()}"
+
 
 log = logging.getLogger(__name__)
 
 _CAS_ATTEMPTS = 5
+# Log lines say what happened: "permit approved", "permit cancelled", ...
+_DONE = {
+    Action.APPROVE: "approved",
+    Action.REVOKE: "revoked",
+    Action.CANCEL: "cancelled",
+    Action.RENEW: "renewed",
+}
 _APPLY_ATTEMPTS = 3
 
 
@@ -217,14 +233,15 @@ def renew_permit(permit_id: str, actor: str) -> Outcome:
         if not in_renewal_window(old, now, zone, window):
             raise RenewalNotOpen(renewal_opens(old, zone, window))
         new = renewed_until(old, zone, config["PERMIT_VALIDITY_DAYS"])
-        reason = f"renewed until {local_today(new, zone).isoformat()}"
+        reason = renewal_reason(local_today(new, zone))
         return Change({"valid_until": new}, guard=[P.valid_until == old], reason=reason)
 
     return _transition(permit_id, Action.RENEW, actor, None, extension)
 
 
 def expire_due_permits(now: datetime | None = None) -> int:
-    """Record every time event that is due (pending past its deadline: expired); return how many."""
+    """Record every time event that is due (pending past its deadline, approved past its
+    validity: expired); return how many."""
     count = record_due(None, now or utcnow())
     db.session.commit()
     # One line per sweep, even when nothing was due: operators see the sweep is alive.
@@ -295,7 +312,9 @@ def _transition(
                 move_counts({current: -1, target: 1})
             db.session.commit()
             log.info(
-                "permit %s", action.value, extra={"permit_id": pid, "actor_kind": _kind(actor)}
+                "permit %s",
+                _DONE.get(action, action.value),
+                extra={"permit_id": pid, "actor_kind": _kind(actor)},
             )
             return Outcome(_fresh(pid), current, target, in_place=target is current)
         db.session.rollback()  # someone else changed it between our read and our write: re-read

@@ -95,6 +95,7 @@ def _start_on_a_terminal(
     """Start `argv` in a new session whose controlling terminal is a fresh pty; copy its output
     to `log`. Returns the process and the pty's master end (write b"\x03" for Ctrl-C)."""
     master, slave = pty.openpty()
+    log.touch()  # read before the copying thread has opened it: empty, not missing
 
     def _take_the_terminal() -> None:  # in the child, after setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
