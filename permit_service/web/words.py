@@ -10,7 +10,6 @@ from_status and actor): `ending()`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
@@ -97,17 +96,18 @@ _SERVICE_REASONS = {
     TIME_EVENT_REASONS[PermitStatus.PENDING]: lazy_gettext("not approved before the deadline"),
     TIME_EVENT_REASONS[PermitStatus.APPROVED]: lazy_gettext("validity ended"),
 }
-# services.permits.renew_permit's reason, "renewed until YYYY-MM-DD" (the city's local date).
-_RENEWED = re.compile(r"renewed\suntil (\d{4}-\d{2}-\d{2})")
 
 
 def reason_words(reason: str | None) -> str | None:
     """A history entry's reason: the service's own reasons translated, an officer's as written."""
     if reason in _SERVICE_REASONS:
         return str(_SERVICE_REASONS[reason])
-    renewed = _RENEWED.fullmatch(reason or "")
-    if renewed:
-        day = date.fromisoformat(renewed.group(1))
+    text = reason or ""
+    if text.startswith(service.RENEWAL_REASON_PREFIX):  # services.permits.renewal_reason
+        try:
+            day = date.fromisoformat(text.removeprefix(service.RENEWAL_REASON_PREFIX))
+        except ValueError:
+            return reason  # an officer's own words that happen to start the same way
         return gettext("renewed until %(date)s", date=localtime.day_words(day))
     return reason
 

@@ -92,6 +92,11 @@ def test_the_permit_page_shows_reference_validity_and_offers_renewal_only_in_the
     assert renewed.valid_until > permit.valid_until + timedelta(days=364)
     assert "Renewed RN-1 (Rene New): now valid until" in page
     assert f"Renewed {ADMIN[0]} renewed until" in page  # the history entry
+    new_end = local_today(renewed.valid_until, _utc())
+    german = text(
+        admin_client.get(f"/admin/permits/{permit_id}", headers={"Accept-Language": "de"})
+    )
+    assert f"Verlängert {ADMIN[0]} verlängert bis {new_end.day}." in german
 
 
 def test_a_viewer_cannot_renew(app, admin_client, viewer_client):
@@ -110,6 +115,13 @@ def test_the_history_shows_the_residents_cancellation_in_words(app, admin_client
     assert "Status Cancelled" in page
     assert "Approved → Cancelled the resident cancelled by the resident" in page
     assert "The resident cancelled this permit" in page
+    german = text(
+        admin_client.get(f"/admin/permits/{permit_id}", headers={"Accept-Language": "de"})
+    )
+    assert (
+        "Genehmigt → Zurückgegeben die antragstellende Person "
+        "auf Wunsch der antragstellenden Person beendet"
+    ) in german
     # ... and in the queue's "refused or revoked" tab.
     assert "Cancelled" in text(admin_client.get("/admin/permits?status=revoked"))
 
