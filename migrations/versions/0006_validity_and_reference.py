@@ -22,6 +22,11 @@ that this migration does what it did on the day it was written, whatever the cod
 SQLite cannot make an existing column NOT NULL without copying the table (which, with foreign
 keys on, would cascade-delete the events), so there `reference` is added as NOT NULL with an
 empty-string default that the back-fill replaces; the unique index refuses a second empty one.
+
+Speed: the new values are computed in Python, bulk-loaded (COPY on PostgreSQL) into a temporary
+table and applied by one UPDATE, with the secondary indexes dropped meanwhile and re-created
+from their own definitions. 200,000 permits took 8 s on SQLite and 16 s on PostgreSQL on a busy
+2-core machine (row-by-row updates: 17 s and 50 s).
 """
 
 import secrets
@@ -37,7 +42,8 @@ branch_labels = None
 depends_on = None
 
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # as permit_service.references (no O/0, I/1)
-CHUNK = 5_000
+CHUNK = 10_000
+NEW_VALUES = "permit_upgrade_0006"
 
 permits = sa.table(
     "permits",
@@ -76,13 +82,37 @@ def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _reference(number: int) -> str:
+    chars = []
+    for _ in range(6):
+        number, digit = divmod(number, len(ALPHABET))
+        chars.append(ALPHABET[digit])
+    return f"P-{chars[0]}{chars[1]}{chars[2]}{chars[3]}-{chars[4]}{chars[5]}"
+
+
 def _references(count: int) -> list[str]:
     """`count` distinct random references."""
-    found: set[str] = set()
-    while len(found) < count:
-        code = "".join(secrets.choice(ALPHABET) for _ in range(6))
-        found.add(f"P-{code[:4]}-{code[4:]}")
-    return list(found)
+    numbers: set[int] = set()
+    while len(numbers) < count:
+        numbers.add(secrets.randbelow(len(ALPHABET) ** 6))
+    return [_reference(n) for n in numbers]
+
+
+def _secondary_indexes(bind: sa.Connection, sqlite: bool) -> dict[str, str]:
+    """Name -> CREATE statement of every index on permits that no constraint owns."""
+    if sqlite:
+        query = (
+            "SELECT name, sql FROM sqlite_master "
+            "WHERE type = 'index' AND tbl_name = 'permits' AND sql IS NOT NULL"
+        )
+    else:
+        query = (
+            "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+            "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
+            "WHERE t.relname = 'permits' AND t.relnamespace = current_schema()::regnamespace "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid)"
+        )
+    return dict(bind.execute(sa.text(query)).all())
 
 
 def upgrade():
@@ -103,55 +133,77 @@ def upgrade():
     op.add_column("permits", sa.Column("valid_from", sa.DateTime(timezone=True), nullable=True))
     op.add_column("permits", sa.Column("valid_until", sa.DateTime(timezone=True), nullable=True))
 
-    ids = list(bind.scalars(sa.select(permits.c.id)))
-    update_reference = (
-        sa.update(permits)
-        .where(permits.c.id == sa.bindparam("pid"))
-        .values(reference=sa.bindparam("ref"))
-    )
-    all_refs = _references(len(ids))
-    for start in range(0, len(ids), CHUNK):
-        rows = [
-            {"pid": pid, "ref": ref}
-            for pid, ref in zip(ids[start : start + CHUNK], all_refs[start : start + CHUNK])
-        ]
-        bind.execute(update_reference, rows)
-
+    # Every permit's new values, computed here, bulk-loaded into a temporary table and applied
+    # by ONE statement (row-by-row updates took 50 s for 200,000 permits on PostgreSQL).
     zone, validity_days, window_days = _settings()
     now = datetime.now(UTC)
     floor = _end_of_local_day(now.astimezone(zone).date() + timedelta(days=window_days), zone)
-    approved_at = (
-        sa.select(sa.func.max(events.c.created_at))
-        .where(events.c.permit_id == permits.c.id, events.c.to_status == "approved")
-        .scalar_subquery()
+    approvals = (
+        sa.select(events.c.permit_id, sa.func.max(events.c.created_at).label("at"))
+        .where(events.c.to_status == "approved")
+        .group_by(events.c.permit_id)
+        .subquery()
     )
     rows = bind.execute(
-        sa.select(permits.c.id, permits.c.updated_at, approved_at).where(
-            permits.c.status == "approved"
+        sa.select(permits.c.id, permits.c.status, permits.c.updated_at, approvals.c.at).outerjoin(
+            approvals, approvals.c.permit_id == permits.c.id
         )
     ).all()
-    set_validity = (
-        sa.update(permits)
-        .where(permits.c.id == sa.bindparam("pid"))
-        .values(valid_from=sa.bindparam("start"), valid_until=sa.bindparam("until"))
-    )
     values = []
-    for pid, updated_at, approved in rows:
-        approved = approved if approved is not None else updated_at
-        if isinstance(approved, str):  # SQLite hands a scalar subquery back untyped
-            approved = datetime.fromisoformat(approved)
-        start = _aware(approved)
-        local_day = start.astimezone(zone).date() + timedelta(days=validity_days)
-        until = max(_end_of_local_day(local_day, zone), floor)
-        values.append({"pid": pid, "start": stamp(start), "until": stamp(until)})
-    for start in range(0, len(values), CHUNK):
-        bind.execute(set_validity, values[start : start + CHUNK])
+    for (pid, status, updated_at, approved), reference in zip(
+        rows, _references(len(rows)), strict=True
+    ):
+        start = until = None
+        if status == "approved":
+            approved = approved if approved is not None else updated_at
+            if isinstance(approved, str):  # SQLite hands an aggregate back untyped
+                approved = datetime.fromisoformat(approved)
+            start = _aware(approved)
+            local_day = start.astimezone(zone).date() + timedelta(days=validity_days)
+            until = stamp(max(_end_of_local_day(local_day, zone), floor))
+            start = stamp(start)
+        values.append({"id": pid, "reference": reference, "start": start, "until": until})
+
+    stamp_type = "DATETIME" if sqlite else "TIMESTAMP WITH TIME ZONE"
+    op.execute(
+        f"CREATE TEMPORARY TABLE {NEW_VALUES} (id VARCHAR(36) PRIMARY KEY, "
+        f"reference VARCHAR(9) NOT NULL, start {stamp_type}, until {stamp_type})"
+    )
+    if sqlite:
+        new_values = sa.table(
+            NEW_VALUES,
+            sa.column("id", sa.String()),
+            sa.column("reference", sa.String()),
+            sa.column("start", sa.DateTime()),
+            sa.column("until", sa.DateTime()),
+        )
+        for first in range(0, len(values), CHUNK):
+            bind.execute(sa.insert(new_values), values[first : first + CHUNK])
+    elif values:
+        cursor = bind.connection.driver_connection.cursor()
+        with cursor.copy(f"COPY {NEW_VALUES} (id, reference, start, until) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row((row["id"], row["reference"], row["start"], row["until"]))
+    # Every row gets a new version: maintaining each index row by row costs more than building
+    # it again afterwards, sorted. So the secondary indexes go, exactly as they are, and return.
+    op.drop_index("ix_permits_status_created_at", table_name="permits")  # replaced below
+    indexes = _secondary_indexes(bind, sqlite)
+    for name in indexes:
+        op.drop_index(name, table_name="permits")
+    if not sqlite:
+        op.execute(f"ANALYZE {NEW_VALUES}")
+    op.execute(
+        f"UPDATE permits SET reference = v.reference, valid_from = v.start, valid_until = v.until "
+        f"FROM {NEW_VALUES} AS v WHERE permits.id = v.id"
+    )
+    op.execute(f"DROP TABLE {NEW_VALUES}")
+    for definition in indexes.values():
+        op.execute(definition)
 
     if not sqlite:
         op.alter_column("permits", "reference", existing_type=sa.String(length=9), nullable=False)
     op.create_index("uq_permits_reference", "permits", ["reference"], unique=True)
     op.create_index("ix_permits_status_valid_until", "permits", ["status", "valid_until"])
-    op.drop_index("ix_permits_status_created_at", table_name="permits")
     op.create_index(
         "ix_permits_status_created_at",
         "permits",

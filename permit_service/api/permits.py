@@ -122,7 +122,8 @@ class Permits(MethodView):
     def get(self, args: dict[str, Any], pagination_parameters: Any) -> Any:
         """List permits, newest first (admins and viewers).
 
-        Filter by `status` (effective: a pending permit past its deadline is listed as expired)
+        Filter by `status` (effective: a pending permit past its deadline, and an approved one
+        past its `valid_until`, are listed as expired)
         and by `license_plate` in any spelling. Pagination metadata is in `X-Pagination`.
         """
         status = PermitStatus(args["status"]) if args.get("status") else None

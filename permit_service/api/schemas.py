@@ -186,7 +186,8 @@ class PermitListArgsSchema(Schema):
     status = fields.String(
         validate=validate.OneOf([s.value for s in PermitStatus]),
         metadata={
-            "description": "Effective status: a pending permit past its deadline is expired."
+            "description": "Effective status: a pending permit past its deadline, and an "
+            "approved permit past its `valid_until`, are expired."
         },
     )
     license_plate = fields.String(
