@@ -11,13 +11,25 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime, format_timedelta
+from babel.dates import format_date, format_datetime, format_timedelta
 
 # Date patterns per page language (CLDR supplies the month names and zone abbreviations).
 # English uses the British forms: 24-hour clock, day before month, "CET" rather than "+0100".
 _PATTERNS = {
-    "en": {"clock": "HH:mm z", "date": "d MMM y, HH:mm z", "full": "d MMM y, HH:mm:ss z"},
-    "de": {"clock": "HH:mm z", "date": "d. MMM y, HH:mm z", "full": "d. MMM y, HH:mm:ss z"},
+    "en": {
+        "clock": "HH:mm z",
+        "date": "d MMM y, HH:mm z",
+        "full": "d MMM y, HH:mm:ss z",
+        "long": "d MMMM y, HH:mm z",
+        "day": "d MMMM y",
+    },
+    "de": {
+        "clock": "HH:mm z",
+        "date": "d. MMM y, HH:mm z",
+        "full": "d. MMM y, HH:mm:ss z",
+        "long": "d. MMMM y, HH:mm z",
+        "day": "d. MMMM y",
+    },
 }
 _CLDR_LOCALES = {"en": "en_GB", "de": "de_DE"}
 
@@ -86,6 +98,19 @@ def full_time(
 ) -> str:
     """'23 Nov 2026, 14:05:09 CET': exact, for histories."""
     return _format(moment, "full", language, zone)
+
+
+def long_time(
+    moment: datetime, *, language: str | None = None, zone: ZoneInfo | None = None
+) -> str:
+    """'3 December 2027, 23:59 CET': a validity's start or end, printed on the permit."""
+    return _format(moment, "long", language, zone)
+
+
+def day_words(day: date, *, language: str | None = None) -> str:
+    """A calendar date in words, '3 December 2027' ('3. Dezember 2027'): no time, no zone."""
+    lang = _language(language)
+    return format_date(day, _PATTERNS[lang]["day"], locale=_CLDR_LOCALES[lang])
 
 
 def duration_words(seconds: float, *, language: str | None = None) -> str:

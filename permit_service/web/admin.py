@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from math import ceil
 from urllib.parse import urlsplit
 
@@ -22,14 +23,25 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import HTTPException
 
-from permit_service.domain import Action, ChangedMeanwhile, InvalidTransition, PermitStatus
+from permit_service import localtime
+from permit_service.domain import (
+    Action,
+    ChangedMeanwhile,
+    InvalidTransition,
+    PermitEnded,
+    PermitStatus,
+    RenewalNotOpen,
+    ValidationFailed,
+)
 from permit_service.extensions import limiter, login_limit
+from permit_service.i18n import translate
 from permit_service.models import Permit, utcnow
 from permit_service.services import permits as service
 from permit_service.services import queries, sessions
 from permit_service.services.users import authenticate
 from permit_service.web import helpers, words
-from permit_service.web.forms import DecisionForm, LoginForm, RevokeForm
+from permit_service.web.forms import ApproveForm, DecisionForm, LoginForm, RevokeForm
+from permit_service.web.receipt import renewal_not_open, renewal_of
 from permit_service.web.views import permit_or_404
 
 log = logging.getLogger(__name__)
@@ -125,7 +137,7 @@ def queue() -> ResponseReturnValue:
         pages=max(1, ceil(page.total / PAGE_SIZE)),
         first=first,
         summary=words.summary_words(tab, first, first + len(page.items) - 1, page.total),
-        refused=_refused_ids(page.items, now),
+        endings=_endings(page.items, now),
         tab=tab,
         tab_labels=words.TAB_LABELS,
         search=search,
@@ -141,13 +153,16 @@ def permit_detail(permit_id: str) -> ResponseReturnValue:
     """One permit with its history: who changed it, when and why."""
     permit = permit_or_404(permit_id)
     events = queries.list_events(permit.id)
+    now = utcnow()
+    status = queries.status_of(permit, now)
     return render_template(
         "web/permit.html",
         permit=permit,
-        status=queries.status_of(permit),
-        refused=words.was_refused(events),
+        status=status,
+        ending=words.ending(events),
+        renewal=renewal_of(permit, status, now),
         events=events,
-        now=utcnow(),
+        now=now,
         here=url_for("admin.permit_detail", permit_id=permit.id),
         back=helpers.safe_next(request.args.get("back"), url_for("admin.queue")),
     )
@@ -157,7 +172,14 @@ def permit_detail(permit_id: str) -> ResponseReturnValue:
 @login_required
 def approve(permit_id: str) -> ResponseReturnValue:
     """Approve a permit and say what happened in a flash message."""
-    return _decide(permit_id, Action.APPROVE, DecisionForm())
+    return _decide(permit_id, Action.APPROVE, ApproveForm())
+
+
+@bp.post("/permits/<permit_id>/renew")
+@login_required
+def renew(permit_id: str) -> ResponseReturnValue:
+    """Renew an approved permit inside its renewal window; say until when it is now valid."""
+    return _decide(permit_id, Action.RENEW, DecisionForm())
 
 
 @bp.post("/permits/<permit_id>/revoke")
@@ -186,11 +208,47 @@ def _decide(permit_id: str, action: Action, form: DecisionForm) -> ResponseRetur
         return redirect(back, 303)
     try:
         if action is Action.APPROVE:
-            done = service.approve_permit(permit.id, actor=current_user.email)
+            until = form.valid_until.data if isinstance(form, ApproveForm) else None
+            done = service.approve_permit(
+                permit.id, actor=current_user.email, valid_until=(until or "").strip() or None
+            )
+        elif action is Action.RENEW:
+            done = service.renew_permit(permit.id, actor=current_user.email)
         else:
             text = form.reason.data if isinstance(form, RevokeForm) else None
             reason = (text or "").strip() or None
             done = service.revoke_permit(permit.id, actor=current_user.email, reason=reason)
+    except ValidationFailed as exc:
+        for messages in exc.errors.values():
+            for message in messages:
+                flash(
+                    _(
+                        "%(plate)s was not changed: %(message)s",
+                        plate=permit.license_plate,
+                        message=translate(message),
+                    ),
+                    "error",
+                )
+    except RenewalNotOpen as exc:
+        flash(
+            _(
+                "%(plate)s (%(name)s) was not renewed: %(why)s",
+                plate=permit.license_plate,
+                name=permit.name,
+                why=renewal_not_open(exc),
+            ),
+            "error",
+        )
+    except PermitEnded:
+        flash(
+            _(
+                "%(plate)s (%(name)s) cannot be renewed: its validity has ended. The resident "
+                "can apply again.",
+                plate=permit.license_plate,
+                name=permit.name,
+            ),
+            "error",
+        )
     except InvalidTransition as exc:
         flash(_conflict_message(permit, exc), "error")
     except ChangedMeanwhile:
@@ -207,18 +265,24 @@ def _decide(permit_id: str, action: Action, form: DecisionForm) -> ResponseRetur
     return redirect(back, 303)
 
 
-def _refused_ids(permits: list[Permit], now: object) -> set[str]:
-    """Ids of the revoked permits on this page that were refused (revoked while pending)."""
+def _endings(permits: list[Permit], now: datetime) -> dict[str, str | None]:
+    """How each revoked permit on this page ended (refused, revoked, withdrawn, cancelled)."""
     return {
-        p.id
+        p.id: words.ending(queries.list_events(p.id))
         for p in permits
         if queries.status_of(p, now) is PermitStatus.REVOKED
-        and words.was_refused(queries.list_events(p.id))
     }
 
 
 def _done_message(permit: Permit, action: Action, before: PermitStatus) -> str:
     plate, name = permit.license_plate, permit.name
+    if action is Action.RENEW:
+        return _(
+            "Renewed %(plate)s (%(name)s): now valid until %(until)s.",
+            plate=plate,
+            name=name,
+            until=localtime.long_time(permit.valid_until),
+        )
     if action is Action.APPROVE:
         if before is PermitStatus.APPROVED:
             return _(
@@ -241,6 +305,14 @@ def _done_message(permit: Permit, action: Action, before: PermitStatus) -> str:
 def _conflict_message(permit: Permit, exc: InvalidTransition) -> str:
     plate, name = permit.license_plate, permit.name
     approve = exc.action is Action.APPROVE
+    if exc.current is PermitStatus.EXPIRED and permit.valid_until is not None:
+        return _(
+            "%(plate)s (%(name)s) cannot be changed: its validity ended on %(until)s. The "
+            "resident can apply again for this plate.",
+            plate=plate,
+            name=name,
+            until=localtime.long_time(permit.valid_until),
+        )
     if exc.current is PermitStatus.EXPIRED:
         if approve:
             return _(

@@ -93,6 +93,18 @@ class DecisionForm(FlaskForm):
     next = HiddenField()
 
 
+class ApproveForm(DecisionForm):
+    """Approve a permit, optionally with an earlier end of validity than the default length."""
+
+    # A date (the end of that local day). Its rules (future, at most PERMIT_VALIDITY_DAYS ahead)
+    # are the service's, the same the JSON API applies; the browser shows a date picker.
+    valid_until = StringField(
+        _l("Valid until (optional)"),
+        validators=[Optional(), Length(max=40), single_line],
+        render_kw={"type": "date"},
+    )
+
+
 class RevokeForm(DecisionForm):
     """Revoke a permit, with an optional reason that is kept in its history."""
 
@@ -101,3 +113,7 @@ class RevokeForm(DecisionForm):
         # The domain's rule, the same the JSON API applies (one line, at most REASON_MAX).
         validators=[Optional(), domain_rule(clean_reason)],
     )
+
+
+class ResidentActionForm(FlaskForm):
+    """Cancel or renew from the receipt: no fields but the CSRF token."""

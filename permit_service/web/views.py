@@ -20,13 +20,12 @@ from permit_service.domain import (
     ChangedMeanwhile,
     OpenPermitExists,
     PermitNotFound,
-    PermitStatus,
     ValidationFailed,
     allowed_actions,
 )
 from permit_service.extensions import apply_limit, limiter
 from permit_service.i18n import LANGUAGE_COOKIE, LANGUAGE_COOKIE_MAX_AGE, LANGUAGES, translate
-from permit_service.models import Permit, utcnow
+from permit_service.models import Permit
 from permit_service.services import permits as service
 from permit_service.services import queries
 from permit_service.web import helpers, words
@@ -39,14 +38,19 @@ bp = Blueprint("web", __name__, template_folder="templates")
 def _template_helpers() -> dict[str, object]:
     return {
         "status_word": words.status_word,
+        "badge_class": words.badge_class,
         "event_words": words.event_words,
         "actor_words": words.actor_words,
+        "reason_words": words.reason_words,
         "status_of": queries.status_of,
         "allowed_actions": allowed_actions,
         "clock_time": localtime.clock_time,
         "full_time": localtime.full_time,
+        "long_time": localtime.long_time,
+        "day_words": localtime.day_words,
         "relative_time": localtime.relative_time,
         "city_zone_name": lambda: current_app.config.get("CITY_TIMEZONE") or "UTC",
+        "validity_days": lambda: current_app.config["PERMIT_VALIDITY_DAYS"],
     }
 
 
@@ -104,29 +108,6 @@ def index() -> ResponseReturnValue:
     return render_template(
         "web/index.html", form=form, ttl=ttl, contact=current_app.config.get("CONTACT_EMAIL")
     ), code
-
-
-@bp.get("/applications/<permit_id>")
-def application(permit_id: str) -> ResponseReturnValue:
-    """The resident's receipt: status in words, the deadline while pending, what happens next."""
-    permit = permit_or_404(permit_id)
-    status = queries.status_of(permit)
-    reason = None
-    refused = False
-    if status is PermitStatus.REVOKED:
-        events = queries.list_events(permit.id)
-        revocations = [e for e in events if e.to_status == "revoked"]
-        reason = revocations[-1].reason if revocations else None
-        refused = words.was_refused(events)
-    return render_template(
-        "web/receipt.html",
-        permit=permit,
-        status=status,
-        refused=refused,
-        reason=reason,
-        now=utcnow(),
-        receipt_url=url_for("web.application", permit_id=permit.id, _external=True),
-    )
 
 
 @bp.get("/language")

@@ -1,19 +1,25 @@
 """The words the pages use for statuses, history entries and actors, in the page's language.
 
 One status word per state everywhere (receipt, queue, history). A pending application that an
-officer revokes is "refused"; an approved permit that is revoked is "revoked". The API keeps
-`revoked` for both; the permit's history tells them apart (the revocation's from_status).
+officer revokes is "refused"; an approved permit that is revoked is "revoked". A resident who
+cancels (actor `applicant`) has "withdrawn" an application or "cancelled" a permit: their own
+choice, not the office's refusal (SPEC section 3's words are about what the office did). The API
+keeps `revoked` for all four; the permit's history tells them apart (the last revocation's
+from_status and actor): `ending()`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
 from flask_babel import gettext, lazy_gettext
 
+from permit_service import localtime
 from permit_service.domain import PermitStatus
 from permit_service.services import permits as service
+from permit_service.services.lifecycle import TIME_EVENT_REASONS
 
 STATUS_WORDS = {
     PermitStatus.PENDING: lazy_gettext("Waiting for a decision"),
@@ -21,7 +27,13 @@ STATUS_WORDS = {
     PermitStatus.REVOKED: lazy_gettext("Revoked"),
     PermitStatus.EXPIRED: lazy_gettext("Expired"),
 }
-REFUSED = lazy_gettext("Refused")
+# How a revoked permit ended, in words (keys are the `ending()` values; also CSS badge classes).
+ENDINGS = {
+    "refused": lazy_gettext("Refused"),
+    "revoked": lazy_gettext("Revoked"),
+    "withdrawn": lazy_gettext("Withdrawn"),
+    "cancelled": lazy_gettext("Cancelled"),
+}
 
 # The queue's tabs: what the rows of each are called in "Showing 1-20 of 23 ...".
 TAB_LABELS = {
@@ -33,30 +45,71 @@ TAB_LABELS = {
 }
 
 
-def was_refused(events: Iterable[Any]) -> bool:
-    """True when the permit's last revocation came while it was pending (a refusal)."""
-    revocations = [e for e in events if e.to_status == PermitStatus.REVOKED.value]
-    return bool(revocations) and revocations[-1].from_status == PermitStatus.PENDING.value
+def ending_of(event: Any) -> str | None:
+    """How a revocation event ended the permit: refused, revoked, withdrawn or cancelled."""
+    if event.to_status != PermitStatus.REVOKED.value or event.from_status == event.to_status:
+        return None
+    by_resident = event.actor == service.APPLICANT_ACTOR
+    if event.from_status == PermitStatus.PENDING.value:
+        return "withdrawn" if by_resident else "refused"
+    return "cancelled" if by_resident else "revoked"
 
 
-def status_word(status: PermitStatus | str, refused: bool = False) -> str:
-    """The status in words: 'Waiting for a decision', 'Approved', 'Refused', 'Revoked'..."""
+def ending(events: Iterable[Any]) -> str | None:
+    """How the permit's last revocation ended it ('refused', 'withdrawn'...), or None."""
+    endings = [e for e in (ending_of(event) for event in events) if e is not None]
+    return endings[-1] if endings else None
+
+
+def status_word(status: PermitStatus | str, ending: str | None = None) -> str:
+    """The status in words: 'Waiting for a decision', 'Approved', 'Refused', 'Withdrawn'..."""
     status = PermitStatus(status)
-    if status is PermitStatus.REVOKED and refused:
-        return str(REFUSED)
+    if status is PermitStatus.REVOKED and ending in ENDINGS:
+        return str(ENDINGS[ending])
     return str(STATUS_WORDS[status])
+
+
+def badge_class(status: PermitStatus | str, ending: str | None = None) -> str:
+    """The badge's CSS modifier: the status, or how a revoked permit ended."""
+    status = PermitStatus(status)
+    if status is PermitStatus.REVOKED and ending in ENDINGS:
+        return ending
+    return status.value
 
 
 def event_words(event: Any) -> str:
     """A history entry in the interface's words: 'Applied', 'Waiting for a decision → Refused'."""
     if not event.from_status:
         return gettext("Applied: %(status)s", status=status_word(event.to_status))
-    refused = event.from_status == PermitStatus.PENDING.value
+    if event.from_status == event.to_status == PermitStatus.APPROVED.value:
+        return gettext("Renewed")
     return gettext(
         "%(before)s → %(after)s",
         before=status_word(event.from_status),
-        after=status_word(event.to_status, refused=refused),
+        after=status_word(event.to_status, ending_of(event)),
     )
+
+
+# The reasons the service itself records (not an officer's free text), in the page's language.
+_SERVICE_REASONS = {
+    service.CANCEL_REASON: lazy_gettext("cancelled by the resident"),
+    TIME_EVENT_REASONS[PermitStatus.PENDING]: lazy_gettext("not approved before the deadline"),
+    TIME_EVENT_REASONS[PermitStatus.APPROVED]: lazy_gettext("validity ended"),
+}
+
+
+def reason_words(reason: str | None) -> str | None:
+    """A history entry's reason: the service's own reasons translated, an officer's as written."""
+    if reason in _SERVICE_REASONS:
+        return str(_SERVICE_REASONS[reason])
+    text = reason or ""
+    if text.startswith(service.RENEWAL_REASON_PREFIX):  # services.permits.renewal_reason
+        try:
+            day = date.fromisoformat(text.removeprefix(service.RENEWAL_REASON_PREFIX))
+        except ValueError:
+            return reason  # an officer's own words that happen to start the same way
+        return gettext("renewed until %(date)s", date=localtime.day_words(day))
+    return reason
 
 
 def actor_words(actor: str) -> str:

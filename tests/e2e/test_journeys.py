@@ -52,7 +52,9 @@ def test_resident_applies_and_sees_the_receipt(page: Page, live: LiveServer, sho
     expect(page.locator(".status-line")).to_have_text("Status: Waiting for a decision")
     expect(page.get_by_text("A permit officer will decide by")).to_contain_text("(in 5 minutes)")
     permit_id = page.url.rsplit("/", 1)[1]
-    expect(page.locator(".reference")).to_have_text(permit_id)
+    with live.app.app_context():
+        reference = queries.get_permit(permit_id).reference
+    expect(page.locator(".reference")).to_have_text(reference)
     expect(page.get_by_role("heading", name="What happens next")).to_be_visible()
     check_accessibility(page)
     shoot(page, "receipt")
@@ -100,7 +102,7 @@ def test_admin_approves_revokes_and_reads_the_history(
     shoot(page, "queue")
 
     # Find a permit by plate and approve it.
-    page.get_by_label("Search by licence plate or name").fill("br2210")
+    page.get_by_label("Search by licence plate, name or reference").fill("br2210")
     page.get_by_role("button", name="Search").click()
     expect(page.locator("tbody tr")).to_have_count(1)
     page.get_by_role("button", name="Approve BR 2210").click()
@@ -138,8 +140,7 @@ def test_admin_approves_revokes_and_reads_the_history(
     shoot(page, "permit-history")
 
     # The resident's receipt now gives the reason.
-    reference = page.locator("dd code").inner_text()
-    page.goto(live(f"/applications/{reference}"))
+    page.get_by_role("link", name="The resident’s page").click()
     expect(page.locator(".status-line")).to_have_text("Status: Refused")
     expect(page.locator("blockquote.reason")).to_have_text("Moved out of the zone")
     check_accessibility(page)
@@ -241,7 +242,7 @@ def test_everything_works_with_javascript_turned_off(browser: Browser, live: Liv
         receipt = page.url
 
         sign_in(page, live)
-        page.get_by_label("Search by licence plate or name").fill("NJ-100")
+        page.get_by_label("Search by licence plate, name or reference").fill("NJ-100")
         page.get_by_role("button", name="Search").click()
         page.get_by_role("button", name="Approve NJ-100").click()
         expect(page.get_by_role("status")).to_contain_text("Approved NJ-100 (Nils Nojs).")
@@ -250,5 +251,9 @@ def test_everything_works_with_javascript_turned_off(browser: Browser, live: Liv
 
         page.goto(receipt)
         expect(page.locator(".status-line")).to_have_text("Status: Approved")
+        # Cancelling asks first, then ends the permit: plain forms, no script.
+        page.get_by_role("link", name="Cancel my permit…").click()
+        page.get_by_role("button", name="Yes, cancel my permit").click()
+        expect(page.locator(".status-line")).to_have_text("Status: Cancelled")
     finally:
         context.close()
