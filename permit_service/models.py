@@ -67,8 +67,16 @@ class Permit(db.Model):
         # exact-deadline filter and OFFSET are answered from the index alone (migration 0003).
         sa.Index("ix_permits_created_at_id", "created_at", "id"),
         sa.Index("ix_permits_status_created_at", "status", "created_at", "id", "expires_at"),
-        # The sweep and the exact-deadline filters: pending rows by deadline.
-        sa.Index("ix_permits_status_expires_at", "status", "expires_at"),
+        # The sweep (batches keyed by deadline, id) and the exact-deadline filters: pending
+        # rows by deadline. Partial, so a permit leaving `pending` adds no entry (migration 0007).
+        sa.Index(
+            "ix_permits_pending_expires_at",
+            "expires_at",
+            "id",
+            "status",  # SQLite: only then does it read a due range from the index alone
+            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("status = 'pending'"),
+        ),
         # Lookup by plate, newest first.
         sa.Index("ix_permits_plate_key_created_at", "plate_key", "created_at", "id"),
         # At most one open permit per plate, enforced by the database (partial unique index).

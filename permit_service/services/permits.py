@@ -44,6 +44,7 @@ from permit_service.services.lifecycle import (
     record_due,
     record_event,
 )
+from permit_service.services.sweep import sweep_due
 
 __all__ = [
     "APPLICANT_ACTOR",
@@ -137,9 +138,11 @@ def revoke_permit(permit_id: str, actor: str, reason: str | None = None) -> Outc
 
 
 def expire_due_permits(now: datetime | None = None) -> int:
-    """Record every time event that is due (pending past its deadline: expired); return how many."""
-    count = record_due(None, now or utcnow())
-    db.session.commit()
+    """Record every time event that is due (domain.DEADLINES); return how many.
+
+    In short batches, each committed (services.sweep): applies and decisions go on meanwhile.
+    """
+    count = sweep_due(now or utcnow())
     # One line per sweep, even when nothing was due: operators see the sweep is alive.
     log.info("expired due permits", extra={"count": count})
     return count

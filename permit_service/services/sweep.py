@@ -1,0 +1,70 @@
+"""The sweep: every due permit recorded, in short batches that never stall the service.
+
+Each batch is its own short transaction (services.lifecycle.move_due_batch), sized by time to
+take about BATCH_SECONDS, so a write waits at most about one batch behind a sweep:
+
+- PostgreSQL locks rows: only a write to a permit in the running batch waits (an approve of a
+  due permit, to answer 409), and only until that batch commits; everything else goes on.
+- SQLite has one write lock for the whole database. A writer that finds it taken sleeps in
+  SQLite's busy handler and retries at 1, 3, 8, 18, 33, 53, 78, 103, 128 ms... after its first
+  try, never more than 25 ms apart in its first 128 ms. So between batches the sweep leaves the
+  lock free for SQLITE_GAP_SECONDS (25 ms): every writer that began waiting during the batch
+  retries inside that gap and gets in, at most a batch plus a gap after it began waiting.
+  Committing without a gap is not enough: the sweep would take the lock back within
+  microseconds, long before any sleeping writer looks again.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from permit_service.extensions import db
+from permit_service.services.lifecycle import anything_due, move_due_batch
+
+# How long one batch should hold its locks (its statements; the commit adds a few ms).
+BATCH_SECONDS = 0.08
+# Rows in the first batch of a sweep; later ones are sized from the rate measured so far.
+FIRST_BATCH = 1000
+MIN_BATCH = 100
+MAX_BATCH = 50_000
+# SQLite only: the write lock is left free this long between batches (see above).
+SQLITE_GAP_SECONDS = 0.025
+
+
+def sweep_due(now: datetime) -> int:
+    """Record every time event due at `now`, batch by batch, each batch committed; how many.
+
+    When nothing is due this is one indexed query and no write.
+    """
+    statuses = anything_due(now)
+    db.session.rollback()  # end the read: nothing is held between batches
+    if not statuses:
+        return 0
+    sqlite = db.session.get_bind().dialect.name == "sqlite"
+    total = 0
+    for status in statuses:
+        size, after = FIRST_BATCH, None
+        while True:
+            started = time.perf_counter()
+            batch = move_due_batch(status, now, size, after)
+            elapsed = time.perf_counter() - started
+            # On SQLite the commit also checkpoints the WAL (wal_autocheckpoint), but only after
+            # it has let go of the write lock: writers get in meanwhile.
+            db.session.commit()
+            total += batch.moved
+            # SQLite moved every due row it took, so a short batch was the last. On PostgreSQL
+            # rows changed or held meanwhile are left out, so only an empty batch ends it.
+            if batch.seen == 0 or (sqlite and batch.seen < size):
+                break
+            after = batch.after
+            size = next_size(size, batch.seen, elapsed)
+            if sqlite:
+                time.sleep(SQLITE_GAP_SECONDS)
+    return total
+
+
+def next_size(size: int, seen: int, elapsed: float) -> int:
+    """Rows for the next batch: what the last one's rate gives in BATCH_SECONDS, within 2x."""
+    wanted = seen / max(elapsed, 1e-3) * BATCH_SECONDS
+    return int(min(MAX_BATCH, size * 2, max(MIN_BATCH, size // 2, wanted)))
