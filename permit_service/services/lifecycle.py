@@ -290,7 +290,7 @@ def _next_due(status: PermitStatus, *columns: sa.ColumnElement[Any]) -> sa.Selec
         sa.select(*columns)
         .where(due(status), sa.tuple_(deadline, pid) > after)
         .order_by(deadline, pid)
-        .limit(sa.bindparam("limit", type_=sa.Integer()))
+        .limit(sa.bindparam("limit", type_=sa.Integer(), literal_execute=True))
     )
 
 

@@ -19,13 +19,16 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+import sqlalchemy as sa
+
+from permit_service.db_bounds import defer_sqlite_checkpoints
 from permit_service.extensions import db
 from permit_service.services.lifecycle import anything_due, move_due_batch
 
 # How long one batch should hold its locks (its statements; the commit adds a few ms).
 BATCH_SECONDS = 0.08
 # Rows in the first batch of a sweep; later ones are sized from the rate measured so far.
-FIRST_BATCH = 1000
+FIRST_BATCH = 500
 MIN_BATCH = 100
 MAX_BATCH = 50_000
 # SQLite only: the write lock is left free this long between batches (see above).
@@ -46,11 +49,11 @@ def sweep_due(now: datetime) -> int:
     for status in statuses:
         size, after = FIRST_BATCH, None
         while True:
-            started = time.perf_counter()
+            if sqlite:
+                _take_write_lock()
+            started = time.perf_counter()  # after any wait for the lock: batches sized by work
             batch = move_due_batch(status, now, size, after)
             elapsed = time.perf_counter() - started
-            # On SQLite the commit also checkpoints the WAL (wal_autocheckpoint), but only after
-            # it has let go of the write lock: writers get in meanwhile.
             db.session.commit()
             total += batch.moved
             # SQLite moved every due row it took, so a short batch was the last. On PostgreSQL
@@ -60,8 +63,33 @@ def sweep_due(now: datetime) -> int:
             after = batch.after
             size = next_size(size, batch.seen, elapsed)
             if sqlite:
-                time.sleep(SQLITE_GAP_SECONDS)
+                _let_writers_in()
+    if sqlite:
+        _checkpoint()  # the last batch's pages too
     return total
+
+
+def _take_write_lock() -> None:
+    """SQLite: begin the batch's transaction holding the write lock (waiting for it if need be)."""
+    connection = db.session.connection()
+    defer_sqlite_checkpoints(connection)
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _let_writers_in() -> None:
+    """SQLite: leave the write lock free for SQLITE_GAP_SECONDS, then checkpoint the WAL.
+
+    The sweep checkpoints itself (it deferred SQLite's automatic checkpoint), so that web
+    commits never find a WAL the sweep filled and copy it back themselves. It does so after
+    the gap: writers retrying during a checkpoint were seen to miss the gap.
+    """
+    time.sleep(SQLITE_GAP_SECONDS)
+    _checkpoint()
+
+
+def _checkpoint() -> None:
+    db.session.execute(sa.text("PRAGMA wal_checkpoint(PASSIVE)"))
+    db.session.commit()
 
 
 def next_size(size: int, seen: int, elapsed: float) -> int:
