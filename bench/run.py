@@ -74,7 +74,9 @@ def machine() -> dict[str, Any]:
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
     meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
     mem = re.search(r"^MemTotal:\s*(\d+) kB", meminfo, re.M)
-    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
+    wrk = subprocess.CompletedProcess([], 0, "", "")
+    if shutil.which("wrk"):
+        wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
     return {
         "cpu_count": os.cpu_count(),
         "cpu_model": model.group(1).strip() if model else platform.processor(),
