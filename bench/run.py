@@ -737,6 +737,11 @@ def markdown(report: dict[str, Any]) -> str:
         "machine over loopback.",
     ]
     if o.get("sweep_only"):
+        lines = [
+            f"Measured {report['finished_at']} on {m['cpu_count']} CPU ({m['cpu_model']}), "
+            f"{m['ram_gb']} GB RAM, Python {m['python']}, SQLite {m['sqlite']}, PostgreSQL "
+            f"{m.get('postgres', '-')}; before = {o.get('sweep_before') or '-'}, after = this code."
+        ]
         return "\n".join(lines + sweep_markdown(report)) + "\n"
     lines += [
         "",

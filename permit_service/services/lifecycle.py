@@ -210,9 +210,8 @@ class Batch:
 
     seen: int  # due permits the batch took in key order (moved, or changed meanwhile)
     moved: int  # permits moved, each with its event
-    after: (
-        tuple[datetime, str] | None
-    )  # (deadline, id) of the last one taken: the next batch's start
+    # (deadline, id) of the last one taken: the next batch starts after it.
+    after: tuple[datetime, str] | None
 
 
 def anything_due(now: datetime) -> list[PermitStatus]:
@@ -246,8 +245,9 @@ def move_due_batch(
         seen, moved, last_at, last_id = db.session.execute(_pg_batch(status, target), params).one()
         after = (last_at, last_id) if seen else after
     else:
-        # SQLite: the INSERT takes the single write lock, so both statements see the same rows.
-        # Moved rows leave the partial index, so no key is needed to skip them.
+        # SQLite: the transaction holds the single write lock (the sweep begins it IMMEDIATE;
+        # otherwise the INSERT takes it), so both statements see the same rows. Moved rows
+        # leave the partial index: the next batch starts at the front again, no key needed.
         seen = db.session.execute(_sqlite_events(status, target), params).rowcount
         moved = db.session.execute(_sqlite_move(status, target), params).rowcount
         assert moved == seen, "the batch's rows changed under the write lock"

@@ -7,9 +7,10 @@ take about BATCH_SECONDS, so a write waits at most about one batch behind a swee
   due permit, to answer 409), and only until that batch commits; everything else goes on.
 - SQLite has one write lock for the whole database. A writer that finds it taken sleeps in
   SQLite's busy handler and retries at 1, 3, 8, 18, 33, 53, 78, 103, 128 ms... after its first
-  try, never more than 25 ms apart in its first 128 ms. So between batches the sweep leaves the
-  lock free for SQLITE_GAP_SECONDS (25 ms): every writer that began waiting during the batch
-  retries inside that gap and gets in, at most a batch plus a gap after it began waiting.
+  try, never more than 25 ms apart in its first 128 ms (50 ms up to 228 ms). So between batches
+  the sweep leaves the lock free at least that long (SQLITE_GAP_SECONDS, 25 ms, or more after a
+  long batch): every writer that began waiting during the batch retries inside that gap and
+  gets in, at most a batch, its commit and checkpoint, and a gap after it began waiting.
   Committing without a gap is not enough: the sweep would take the lock back within
   microseconds, long before any sleeping writer looks again.
 """
@@ -71,7 +72,7 @@ def sweep_due(now: datetime) -> int:
             after = batch.after
             size = next_size(size, batch.seen, elapsed, seconds)
             if sqlite:
-                _let_writers_in()
+                _let_writers_in(started)
     if sqlite:
         _checkpoint()  # the last batch's pages too
     return total
@@ -84,15 +85,23 @@ def _take_write_lock() -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _let_writers_in() -> None:
-    """SQLite: leave the write lock free for SQLITE_GAP_SECONDS, then checkpoint the WAL.
+def _let_writers_in(locked_at: float) -> None:
+    """SQLite: checkpoint the WAL, then leave the write lock free long enough for any waiter.
 
     The sweep checkpoints itself (it deferred SQLite's automatic checkpoint), so that web
-    commits never find a WAL the sweep filled and copy it back themselves. It does so after
-    the gap: writers retrying during a checkpoint were seen to miss the gap.
+    commits never find a WAL the sweep filled and copy it back themselves. Writers were seen
+    to fail their retries while a checkpoint runs, so the gap comes after it, as long as the
+    retry spacing of a writer that has waited since the batch took the lock (`locked_at`):
+    25 ms up to 128 ms of waiting, 50 ms up to 228 ms, 100 ms after that.
     """
-    time.sleep(SQLITE_GAP_SECONDS)
     _checkpoint()
+    waited = time.perf_counter() - locked_at
+    gap = next(g for limit, g in _BUSY_SPACING if waited + g <= limit)
+    time.sleep(max(gap, SQLITE_GAP_SECONDS))
+
+
+# (waited at most, then a retry at least every) in SQLite's busy handler, in seconds.
+_BUSY_SPACING = [(0.128, 0.025), (0.228, 0.05), (float("inf"), 0.1)]
 
 
 def _checkpoint() -> None:
