@@ -117,19 +117,19 @@ def test_applies_and_approves_answer_within_the_bound_during_a_big_sweep(
     }
     seconds = ended - began
     for kind, found in during.items():
-        waits = [a[2] for a in found]
+        waits = [a[2] for a in found] or [0.0]
         print(
             f"{app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]} sweep {seconds:.2f}s:"
             f" {len(found)} {kind} answers, worst {max(waits):.3f}s,"
             f" median {statistics.median(waits):.3f}s"
         )
+    worst = max((a[2] for found in during.values() for a in found), default=0.0)
+    assert worst < WAIT_BOUND + MARGIN, f"a write waited {worst:.3f}s behind the sweep"
     # The writes really overlapped the sweep, all along it.
     assert len(during["apply"]) >= 5 and len(during["approve"]) >= 5, during
     statuses = {a[1] for found in during.values() for a in found}
     assert statuses <= {200, 201, 409}, statuses
     assert {200, 409} <= {a[1] for a in during["approve"]}, during["approve"]
-    worst = max(a[2] for found in during.values() for a in found)
-    assert worst < WAIT_BOUND + MARGIN, f"a write waited {worst:.3f}s behind the sweep"
 
     with app.app_context():
         # Every due permit expired once, with its event; the counts agree with the rows.
