@@ -74,7 +74,9 @@ def machine() -> dict[str, Any]:
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
     meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
     mem = re.search(r"^MemTotal:\s*(\d+) kB", meminfo, re.M)
-    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
+    wrk = subprocess.CompletedProcess([], 0, "", "")
+    if shutil.which("wrk"):
+        wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
     return {
         "cpu_count": os.cpu_count(),
         "cpu_model": model.group(1).strip() if model else platform.processor(),
@@ -395,9 +397,30 @@ class Bench:
     def run(self, admin_url: str | None) -> dict[str, Any]:
         """Serve and load at every scale, then time the sweeps."""
         out: dict[str, Any] = {"backend": self.backend}
-        with fresh_database(self.backend, self.workdir, admin_url) as url:
-            out.update(self.serve_and_load(url))
-        out["sweep"] = [self.sweep(n, admin_url) for n in self.opts.sweep_sizes]
+        if not self.opts.sweep_only:
+            with fresh_database(self.backend, self.workdir, admin_url) as url:
+                out.update(self.serve_and_load(url))
+        out["sweep"] = [self.sweeps(n, admin_url) for n in self.opts.sweep_sizes]
+        return out
+
+    def sweeps(self, count: int, admin_url: str | None) -> dict[str, Any]:
+        """Sweeps over `count` due permits: this code, and --sweep-before's side by side.
+
+        Up to 100,000 due permits, --runs runs of each, alternating (before, after, before, ...)
+        so load from elsewhere on the machine falls on both; the medians are reported.
+        """
+        runs = self.opts.runs if count <= 100_000 else 1
+        codes = {
+            "after": None,
+            **({"before": self.opts.before_dir} if self.opts.before_dir else {}),
+        }
+        found: dict[str, list[dict[str, Any]]] = {name: [] for name in codes}
+        for _ in range(runs):
+            for name, code in reversed(codes.items()):
+                found[name].append(self.sweep(count, admin_url, code))
+        out = median_sweep(found["after"])
+        if "before" in found:
+            out["before"] = median_sweep(found["before"])
         return out
 
     def serve_and_load(self, database_url: str) -> dict[str, Any]:
@@ -594,27 +617,48 @@ class Bench:
         )
         return summary
 
-    def sweep(self, count: int, admin_url: str | None) -> dict[str, Any]:
-        """One sweep over `count` due permits on a fresh database (bench/sweep.py)."""
-        log(f"{self.backend}: sweep over {count:,} due permits")
+    def sweep(self, count: int, admin_url: str | None, code: Path | None) -> dict[str, Any]:
+        """One sweep over `count` due permits on a fresh database (bench/sweep.py).
+
+        `code`: a checkout of another version to measure instead of this one.
+        """
+        log(f"{self.backend}: sweep over {count:,} due permits ({code or 'this code'})")
+        env = {k: v for k, v in os.environ.items() if k != "FLASK_DEBUG"}
+        if code is not None:
+            env["PYTHONPATH"] = str(code)  # before the installed (editable) permit_service
         with fresh_database(self.backend, self.workdir, admin_url) as url:
             out = subprocess.run(
                 [sys.executable, str(BENCH / "sweep.py"), url, str(count)],
-                cwd=ROOT,
+                cwd=code or ROOT,
                 capture_output=True,
                 text=True,
                 check=False,
-                env={k: v for k, v in os.environ.items() if k != "FLASK_DEBUG"},
+                env=env,
             )
         line = next((x for x in out.stdout.splitlines() if x.startswith("SWEEP_JSON ")), None)
         if out.returncode != 0 or line is None:
             raise RuntimeError(f"sweep failed: {out.stdout}\n{out.stderr}")
         result = json.loads(line[len("SWEEP_JSON ") :])
+        result["loadavg"] = Path("/proc/loadavg").read_text().split()[0]
         log(
             f"{self.backend}: swept {count:,} in {result['seconds']} s, "
-            f"{result['statements']} statements"
+            f"{result['statements']} statements, writes waited at most "
+            f"{result['writes_during_sweep'].get('worst_ms')} ms (load {result['loadavg']})"
         )
         return result
+
+
+def median_sweep(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median sweep time, plus the median of each wait figure and every run."""
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    out = dict(ordered[len(ordered) // 2])
+    for key in ("writes_during_sweep", "writes_before_sweep"):
+        for figure in ("worst_ms", "median_ms"):
+            values = [r[key][figure] for r in runs if figure in r[key]]
+            if values:
+                out[key] = {**out[key], figure: statistics.median(values)}
+    out["runs"] = runs
+    return out
 
 
 # --- reports ----------------------------------------------------------------------------------
@@ -691,6 +735,15 @@ def markdown(report: dict[str, Any]) -> str:
         f"wrk {o['wrk_threads']} thread(s), {o['connections']} connections, "
         f"{o['duration']} s per run, median of {o['runs']} runs, load generator on the same "
         "machine over loopback.",
+    ]
+    if o.get("sweep_only"):
+        lines = [
+            f"Measured {report['finished_at']} on {m['cpu_count']} CPU ({m['cpu_model']}), "
+            f"{m['ram_gb']} GB RAM, Python {m['python']}, SQLite {m['sqlite']}, PostgreSQL "
+            f"{m.get('postgres', '-')}; before = {o.get('sweep_before') or '-'}, after = this code."
+        ]
+        return "\n".join(lines + sweep_markdown(report)) + "\n"
+    lines += [
         "",
         "| backend | scenario | permits | req/s | p50 ms | p99 ms | of ceiling | target |",
         "|---|---|---:|---:|---:|---:|---:|---|",
@@ -732,22 +785,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {b['backend']} | largest / smallest | | p50 {raw}x | | {relative}x against the "
             f"ceiling; target <= 1.5x: {verdict} |"
         )
-    lines += [
-        "",
-        "Expiry sweep (one `expire_due_permits()` over N due permits, with their events):",
-        "",
-        "| backend | due permits | seconds | statements | target |",
-        "|---|---:|---:|---:|---|",
-    ]
-    for b in report["backends"]:
-        for s in b["sweep"]:
-            verdict = ""
-            if s["due_permits"] == 100_000 and b["backend"] == "sqlite":
-                verdict = f"< 2 s: {'met' if s['seconds'] < 2 else 'missed'}"
-            lines.append(
-                f"| {b['backend']} | {s['due_permits']:,} | {s['seconds']} | "
-                f"{s['statements']} ({', '.join(s['statement_kinds'])}) | {verdict} |"
-            )
+    lines += sweep_markdown(report)
     for b in report["backends"]:
         step = main_step(b, o["count"])
         for name, summary in (step or {}).get("profiles", {}).items():
@@ -774,6 +812,40 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {b['backend']} | Celery worker (pool child) | {rss['celery']['worker_mb']} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def sweep_markdown(report: dict[str, Any]) -> list[str]:
+    """The sweep table: time, and the writes meanwhile; before and after when both ran."""
+    runs = report["options"]["runs"]
+    lines = [
+        "",
+        "Expiry sweep (one `expire_due_permits()` over N due permits, with their events), while"
+        " one writer applies and approves in turn (bench/sweep.py); median of"
+        f" {runs} runs up to 100,000 due permits, before and after alternating; load is"
+        " /proc/loadavg (1 min) at the median run:",
+        "",
+        "| backend | due permits | code | seconds | statements | writes during sweep |"
+        " worst wait ms | median ms | writer alone: worst / median ms | load | target |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---|---:|---|",
+    ]
+    for b in report["backends"]:
+        for after in b["sweep"]:
+            for name, s in (("before", after.get("before")), ("after", after)):
+                if s is None:
+                    continue
+                during, alone = s["writes_during_sweep"], s["writes_before_sweep"]
+                verdict = ""
+                if s["due_permits"] == 100_000 and name == "after":
+                    fast = "met" if s["seconds"] < 2 else "missed"
+                    bounded = "met" if during.get("worst_ms", 0) <= 200 else "missed"
+                    verdict = f"< 2 s: {fast}; waits <= 200 ms: {bounded}"
+                lines.append(
+                    f"| {b['backend']} | {s['due_permits']:,} | {name} | {s['seconds']} | "
+                    f"{s['statements']} | {during['answers']} | {during.get('worst_ms', '-')} | "
+                    f"{during.get('median_ms', '-')} | {alone.get('worst_ms', '-')} / "
+                    f"{alone.get('median_ms', '-')} | {s.get('loadavg', '-')} | {verdict} |"
+                )
+    return lines
 
 
 def chart(report: dict[str, Any], path: Path) -> None:
@@ -846,6 +918,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="permit counts of the list-scaling steps (must include --count)",
     )
     p.add_argument("--sweep-sizes", default="1000,100000,1000000")
+    p.add_argument(
+        "--sweep-before",
+        default=None,
+        metavar="GIT_REF",
+        help="also time the sweeps of this version (git archive), side by side",
+    )
+    p.add_argument("--sweep-only", action="store_true", help="only the sweeps (no serving, no wrk)")
     p.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     p.add_argument("--runs", type=int, default=3, help="runs per scenario (median reported)")
     p.add_argument("--connections", type=int, default=16)
@@ -888,7 +967,8 @@ def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     if opts.combine:
         return combine([Path(p) for p in opts.combine], opts.label)
-    ensure_wrk()
+    if not opts.sweep_only:
+        ensure_wrk()
     pg_url = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_POSTGRES_URL")
     backends = (
         opts.backends.split(",") if opts.backends else ["sqlite"] + (["postgres"] if pg_url else [])
@@ -904,8 +984,19 @@ def main(argv: list[str] | None = None) -> int:
     log(f"machine: {report['machine']}")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="permit-bench-") as tmp:
+        opts.before_dir = None
+        if opts.sweep_before:
+            opts.before_dir = checkout(opts.sweep_before, Path(tmp) / "before")
+            report["options"]["sweep_before"] = subprocess.run(
+                ["git", "rev-parse", "--short", opts.sweep_before],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
         for backend in backends:
             result = Bench(backend, opts, Path(tmp)).run(pg_url)
+            result.setdefault("steps", [])
             result["list_scaling"] = list_scaling(result)
             if backend == "postgres":
                 engine = sa.create_engine(
@@ -921,6 +1012,14 @@ def main(argv: list[str] | None = None) -> int:
     write(report, opts.label)
     log(f"finished in {report['wall_seconds']} s")
     return 0
+
+
+def checkout(ref: str, folder: Path) -> Path:
+    """The tree of git `ref` in `folder` (git archive: no worktree to clean up)."""
+    folder.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
 
 
 def write(report: dict[str, Any], label: str) -> None:

@@ -41,6 +41,8 @@ KEEPALIVES = {
 }
 # SQLite has no server to time out: "no bound" means waiting this long for the write lock.
 SQLITE_LONG_WAIT_MS = 30_000
+# SQLite's own default: a commit checkpoints once the WAL holds this many pages.
+SQLITE_AUTOCHECKPOINT = 1000
 
 # The longest one wait for the server may take here (None: the connection's own bound).
 _wait_bound: ContextVar[float | None] = ContextVar("db_wait_bound", default=None)
@@ -157,6 +159,19 @@ def install(engine: sa.Engine, config: Mapping[str, Any]) -> None:
         def _narrow(dbapi_connection: Any, record: Any) -> None:
             if record.info.pop("busy_widened", False):
                 dbapi_connection.execute(f"PRAGMA busy_timeout={web_busy_ms}")
+            if record.info.pop("checkpoints_deferred", False):
+                dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT}")
+
+
+def defer_sqlite_checkpoints(conn: sa.Connection) -> None:
+    """This SQLite connection leaves WAL checkpoints to its user until it is back in the pool.
+
+    SQLite's automatic checkpoint runs in the commit that finds the WAL past 1000 pages. The
+    sweep checkpoints between its batches itself instead, while it holds no lock, so it knows
+    how long that took (services.sweep); web connections keep the automatic one.
+    """
+    conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+    conn.connection.info["checkpoints_deferred"] = True
 
 
 @contextlib.contextmanager

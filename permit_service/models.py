@@ -81,10 +81,25 @@ class Permit(db.Model):
             "expires_at",
             "valid_until",
         ),
-        # The sweep and the exact-deadline filters: pending rows by deadline.
-        sa.Index("ix_permits_status_expires_at", "status", "expires_at"),
-        # The sweep and the exact end-of-validity filters: approved rows by end of validity.
-        sa.Index("ix_permits_status_valid_until", "status", "valid_until"),
+        # The sweep (batches keyed by deadline, id) and the exact-deadline filters: pending
+        # rows by deadline, approved rows by end of validity. Partial, so a permit leaving the
+        # status adds no entry (migration 0007).
+        sa.Index(
+            "ix_permits_pending_expires_at",
+            "expires_at",
+            "id",
+            "status",  # SQLite: only then does it read a due range from the index alone
+            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("status = 'pending'"),
+        ),
+        sa.Index(
+            "ix_permits_approved_valid_until",
+            "valid_until",
+            "id",
+            "status",
+            sqlite_where=sa.text("status = 'approved'"),
+            postgresql_where=sa.text("status = 'approved'"),
+        ),
         sa.Index("uq_permits_reference", "reference", unique=True),
         # Lookup by plate, newest first.
         sa.Index("ix_permits_plate_key_created_at", "plate_key", "created_at", "id"),

@@ -12,13 +12,17 @@ Effective counts (due permits counted under their due status) are `stored - due 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from permit_service.domain import (
     ACTOR_APPLICANT,
@@ -27,6 +31,7 @@ from permit_service.domain import (
     PermitNotFound,
     PermitStatus,
     due_transitions,
+    next_status,
 )
 from permit_service.extensions import db
 from permit_service.models import Permit, PermitCount, PermitEvent
@@ -54,7 +59,40 @@ def due(status: PermitStatus, now: Any = NOW) -> sa.ColumnElement[bool]:
 
     Pending past `expires_at`, approved past `valid_until` (domain.DEADLINES).
     """
-    return sa.and_(P.status == status.value, P[DEADLINES[status].field] <= now)
+    return sa.and_(stored_in(status), P[DEADLINES[status].field] <= now)
+
+
+def stored_in(status: PermitStatus) -> sa.ColumnElement[bool]:
+    """`status = '<status>'` as the partial deadline indexes need it (migration 0007).
+
+    A planner matches a query to a partial index (`WHERE status = 'pending'`) only when the
+    query spells out the same status: SQLite never matches a bound parameter, PostgreSQL not
+    in a generic (prepared) plan, so the value is written into the SQL (the enum's own
+    constant). On SQLite it is also marked `likely()`: without statistics its planner takes an
+    equality on `status` for the most selective condition and would walk every pending permit
+    of the listing index (then sort them) instead of the deadline range.
+    """
+    return _likely(P.status == sa.literal_column(f"'{PermitStatus(status).value}'", P.status.type))
+
+
+class _likely(sa.sql.functions.FunctionElement[bool]):  # noqa: N801 - an SQL function's name
+    """SQLite's `likely(x)`: a hint to its planner that x holds for most rows; elsewhere `x`."""
+
+    # Not Boolean: SQLAlchemy would write `likely(x) = 1` on SQLite, which hides x from the
+    # planner.
+    type = sa.types.NullType()
+    name = "likely"
+    inherit_cache = True
+
+
+@compiles(_likely)
+def _plain(element: _likely, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_likely, "sqlite")
+def _sqlite_likely(element: _likely, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"likely({compiler.process(element.clauses, **kw)})"
 
 
 def before_deadline(status: PermitStatus, now: Any = NOW) -> sa.ColumnElement[bool]:
@@ -136,11 +174,12 @@ def move_counts(deltas: Mapping[PermitStatus, int]) -> None:
 # --- time events ----------------------------------------------------------------------------------
 
 
-def record_due(narrow: sa.ColumnElement[bool] | None, now: datetime) -> int:
-    """Record every time event that has happened (optionally narrowed): the sweep, from the table.
+def record_due(narrow: sa.ColumnElement[bool], now: datetime) -> int:
+    """Record the time events that have happened to the permits `narrow` selects (one or a few).
 
     For each status with a deadline (domain.DEADLINES), its due permits move to the status the
-    table gives, with one event each and the counts moved, set-based. Does not commit.
+    table gives, with one event each and the counts moved. Does not commit. Whole-table sweeps
+    go through `move_due_batch` instead (services.sweep), a bounded batch per transaction.
     """
     total = 0
     for status, _deadline, target in due_transitions():
@@ -152,30 +191,17 @@ def record_due(narrow: sa.ColumnElement[bool] | None, now: datetime) -> int:
 
 
 def _move_due(
-    status: PermitStatus,
-    target: PermitStatus,
-    narrow: sa.ColumnElement[bool] | None,
-    now: datetime,
+    status: PermitStatus, target: PermitStatus, narrow: sa.ColumnElement[bool], now: datetime
 ) -> int:
-    """Move `status`'s due permits to `target` with their events; return how many moved."""
-    where = [due(status, now)] + ([narrow] if narrow is not None else [])
-    reason = TIME_EVENT_REASONS[status]
-    values = event_values(status, target, SYSTEM_ACTOR, reason, now)
-    literals = [sa.literal(v, E.c[k].type).label(k) for k, v in values.items()]
-    columns = ["permit_id", *values]
+    """Move `status`'s due permits within `narrow` to `target` with their events; how many."""
+    where = [due(status, now), narrow]
+    columns, literals = _event_columns(status, target, now)
     move = sa.update(Permit.__table__).values(status=target.value, updated_at=now)
-    if db.session.get_bind().dialect.name == "postgresql":
+    if _dialect() == "postgresql":
         # One statement: the UPDATE's RETURNING feeds the INSERT, so only rows this statement
-        # really changed get an event, even when another sweep or an approve runs concurrently.
-        target_rows = list(where)
-        if narrow is None:
-            # The whole-table sweep skips rows another transaction holds (left to it, or to
-            # the next sweep): two sweeps split the due rows instead of queueing on, or
-            # deadlocking over, each other's row locks. The outer `where` re-checks each row at
-            # its latest version. Narrowed calls touch one row and simply wait for it.
-            locked = sa.select(P.id).where(*where).with_for_update(skip_locked=True)
-            target_rows.append(P.id.in_(locked))
-        moved = move.where(*target_rows).returning(P.id).cte("moved")
+        # really changed get an event, even when a sweep or an approve runs concurrently (the
+        # UPDATE waits for a row another transaction holds, then re-checks it).
+        moved = move.where(*where).returning(P.id).cte("moved")
         insert = sa.insert(E).from_select(columns, sa.select(moved.c.id, *literals))
         # SQLAlchemy only keeps an UPDATE's or DELETE's rowcount unless asked: ask for the INSERT.
         return db.session.execute(insert.execution_options(preserve_rowcount=True)).rowcount
@@ -183,6 +209,150 @@ def _move_due(
     # change these rows between the two statements of this transaction.
     db.session.execute(sa.insert(E).from_select(columns, sa.select(P.id, *literals).where(*where)))
     return db.session.execute(move.where(*where)).rowcount
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one sweep batch did: due permits it took, how many it moved, where the next starts."""
+
+    seen: int  # due permits the batch took in key order (moved, or changed meanwhile)
+    moved: int  # permits moved, each with its event
+    # (deadline, id) of the last one taken: the next batch starts after it.
+    after: tuple[datetime, str] | None
+
+
+def anything_due(now: datetime) -> list[PermitStatus]:
+    """The statuses (domain.DEADLINES) with at least one due permit: one cheap indexed query."""
+    transitions = due_transitions()
+    checks = [sa.exists().where(due(status, now)) for status, _, _ in transitions]
+    row = db.session.execute(sa.select(*checks)).one()
+    return [status for (status, _, _), found in zip(transitions, row, strict=True) if found]
+
+
+def move_due_batch(
+    status: PermitStatus, now: datetime, limit: int, after: tuple[datetime, str] | None
+) -> Batch:
+    """Move the next `limit` due permits of `status` (in (deadline, id) order, past `after`).
+
+    Each gets its event, and the counts move, in the caller's transaction (the caller commits:
+    one batch, one short transaction). A compare-and-set like every change: only permits still
+    stored in `status` and due when the write lands move. The batch is an index range scan of
+    the partial (deadline, id) index from where the last one stopped (migration 0007), so its
+    cost does not grow with how many were moved before it.
+    """
+    target = next_status(status, DEADLINES[status].event)
+    assert target is not None, f"{status} has a deadline but no time event in TRANSITIONS"
+    params = {
+        "now": now,
+        "limit": limit,
+        "after_at": (after or _START)[0],
+        "after_id": (after or _START)[1],
+    }
+    if _dialect() == "postgresql":
+        seen, moved, last_at, last_id = db.session.execute(_pg_batch(status, target), params).one()
+        after = (last_at, last_id) if seen else after
+    else:
+        # SQLite: the transaction holds the single write lock (the sweep begins it IMMEDIATE;
+        # otherwise the INSERT takes it), so both statements see the same rows. Moved rows
+        # leave the partial index: the next batch starts at the front again, no key needed.
+        seen = db.session.execute(_sqlite_events(status, target), params).rowcount
+        moved = db.session.execute(_sqlite_move(status, target), params).rowcount
+        assert moved == seen, "the batch's rows changed under the write lock"
+    if moved:
+        move_counts({status: -moved, target: moved})
+    return Batch(seen=seen, moved=moved, after=after)
+
+
+# Before every key: the first batch's `after`.
+_START = (datetime(1, 1, 2, tzinfo=UTC), "")
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def _event_columns(
+    status: PermitStatus, target: PermitStatus, now: Any
+) -> tuple[list[str], list[sa.ColumnElement[Any]]]:
+    """Columns and SELECT values of the time event `status` -> `target` (all but the permit id)."""
+    values = event_values(status, target, SYSTEM_ACTOR, TIME_EVENT_REASONS[status], now)
+    literals = [
+        (v if isinstance(v, sa.BindParameter) else sa.literal(v, E.c[k].type)).label(k)
+        for k, v in values.items()
+    ]
+    return ["permit_id", *values], literals
+
+
+def _batch_keys(status: PermitStatus) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
+    return P[DEADLINES[status].field], P.id
+
+
+def _next_due(status: PermitStatus, *columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """The next :limit due permits of `status` past (:after_at, :after_id), in key order."""
+    deadline, pid = _batch_keys(status)
+    after = sa.tuple_(
+        sa.bindparam("after_at", type_=deadline.type), sa.bindparam("after_id", type_=pid.type)
+    )
+    return (
+        sa.select(*columns)
+        .where(due(status), sa.tuple_(deadline, pid) > after)
+        .order_by(deadline, pid)
+        .limit(sa.bindparam("limit", type_=sa.Integer(), literal_execute=True))
+    )
+
+
+@functools.cache
+def _pg_batch(status: PermitStatus, target: PermitStatus) -> sa.Select[Any]:
+    """One statement: lock the batch (skipping rows others hold), move it, record the events.
+
+    Rows another transaction holds (an approve deciding one) are skipped: left to it, or to
+    the next sweep; two sweeps at once take disjoint batches instead of queueing on, or
+    deadlocking over, each other's row locks. Returns (taken, moved, last deadline, last id).
+    """
+    deadline, pid = _batch_keys(status)
+    batch = (
+        _next_due(status, pid.label("id"), deadline.label("deadline"))
+        .with_for_update(skip_locked=True)
+        .cte("batch")
+    )
+    moved = (
+        sa.update(Permit.__table__)
+        .where(P.id == batch.c.id, due(status))
+        .values(status=target.value, updated_at=NOW)
+        .returning(P.id)
+        .cte("moved")
+    )
+    columns, literals = _event_columns(status, target, NOW)
+    recorded = sa.insert(E).from_select(columns, sa.select(moved.c.id, *literals)).cte("recorded")
+    last_at = sa.select(sa.func.max(batch.c.deadline)).scalar_subquery()
+    last_id = (
+        sa.select(sa.func.max(batch.c.id)).where(batch.c.deadline == last_at).scalar_subquery()
+    )
+    return sa.select(
+        sa.select(sa.func.count()).select_from(batch).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(moved).scalar_subquery(),
+        last_at,
+        last_id,
+    ).add_cte(recorded)
+
+
+@functools.cache
+def _sqlite_events(status: PermitStatus, target: PermitStatus) -> sa.Insert:
+    columns, literals = _event_columns(status, target, NOW)
+    return sa.insert(E).from_select(columns, _next_due(status, P.id, *literals))
+
+
+_ROWID = sa.literal_column("permits.rowid")
+
+
+@functools.cache
+def _sqlite_move(status: PermitStatus, target: PermitStatus) -> sa.Update:
+    return (
+        sa.update(Permit.__table__)
+        # By rowid: the table's own key, no descent of the id index per row.
+        .where(due(status), _ROWID.in_(_next_due(status, _ROWID)))
+        .values(status=target.value, updated_at=NOW)
+    )
 
 
 def parse_id(permit_id: str) -> str:

@@ -55,6 +55,7 @@ from permit_service.services.lifecycle import (
     record_event,
 )
 from permit_service.services.queries import find_by_plate, resolve_permit_id
+from permit_service.services.sweep import sweep_due
 from permit_service.validity import (
     BadValidUntil,
     default_valid_until,
@@ -240,10 +241,12 @@ def renew_permit(permit_id: str, actor: str) -> Outcome:
 
 
 def expire_due_permits(now: datetime | None = None) -> int:
-    """Record every time event that is due (pending past its deadline, approved past its
-    validity: expired); return how many."""
-    count = record_due(None, now or utcnow())
-    db.session.commit()
+    """Record every time event that is due (domain.DEADLINES: pending past its deadline,
+    approved past its validity, both become expired); return how many.
+
+    In short batches, each committed (services.sweep): applies and decisions go on meanwhile.
+    """
+    count = sweep_due(now or utcnow())
     # One line per sweep, even when nothing was due: operators see the sweep is alive.
     log.info("expired due permits", extra={"count": count})
     return count

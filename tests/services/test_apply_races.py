@@ -17,12 +17,12 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from permit_service.domain import InvalidTransition
+from permit_service.domain import InvalidTransition, PermitStatus
 from permit_service.extensions import db
 from permit_service.models import utcnow
 from permit_service.services import permits as service
 from permit_service.services import queries
-from permit_service.services.lifecycle import record_due
+from permit_service.services.lifecycle import move_due_batch
 from tests import factories
 
 APPLICATION = {"name": "Jane Roe", "license_plate": "race 1", "address": "1 Elm St"}
@@ -87,8 +87,8 @@ def _approve(old: str) -> Callable[[threading.Event], None]:
 
 
 def _held_sweep(ready: threading.Event) -> None:
-    """A sweep that has changed the old row and holds it, uncommitted, for 0.5 s."""
-    assert record_due(None, utcnow()) == 1
+    """A sweep's batch that has changed the old row and holds it, uncommitted, for 0.5 s."""
+    assert move_due_batch(PermitStatus.PENDING, utcnow(), 1000, None).moved == 1
     ready.set()  # the apply goes on, and its own expiry of the plate waits for this row
     time.sleep(0.5)
     db.session.commit()

@@ -8,9 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
+from permit_service import clock
 from permit_service.extensions import db
-from permit_service.models import Permit, PermitEvent
+from permit_service.models import Permit, PermitCount, PermitEvent
 from permit_service.services import permits as service
+from permit_service.services import sweep
 
 
 def _apply(app: Flask, plate: str, ttl: int = 300) -> Permit:
@@ -140,3 +142,56 @@ def test_cli_expire_sweeps_now_and_prints_how_many(app_factory: Any) -> None:
     assert runner.invoke(args=["permits", "expire"]).output.strip() == "expired 0 permit(s)"
     with app.app_context():
         assert _stored_status(permit_id) == "expired"
+
+
+def test_sweep_in_many_small_batches_moves_each_due_permit_once(
+    app: Flask, monkeypatch: Any
+) -> None:
+    # Batches of 4 rows: the keyset walk (deadline, id) from batch to batch, equal deadlines
+    # included, and the end of the due range are what a big sweep relies on.
+    with app.app_context():
+        ids = [_apply(app, f"MANY-{i}", ttl=60).id for i in range(7)]
+        # Eight applied in the same microsecond: one deadline for all, the id decides the order.
+        instant = clock.now()
+        monkeypatch.setattr(clock, "now", lambda: instant)
+        ids += [_apply(app, f"SAME-{i}", ttl=60).id for i in range(8)]
+        monkeypatch.undo()
+        later = _apply(app, "MANY-LATER", ttl=3600).id
+        monkeypatch.setattr(sweep, "FIRST_BATCH", 4)
+        monkeypatch.setattr(sweep, "MIN_BATCH", 4)
+        monkeypatch.setattr(sweep, "MAX_BATCH", 4)
+        monkeypatch.setattr(sweep, "SQLITE_GAP_SECONDS", 0.0)
+        cutoff = db.session.scalar(
+            sa.select(sa.func.max(Permit.expires_at)).where(Permit.id.in_(ids))
+        )
+        db.session.remove()
+
+        assert service.expire_due_permits(now=cutoff) == 15
+        assert service.expire_due_permits(now=cutoff) == 0
+        events = db.session.execute(
+            sa.select(PermitEvent.permit_id, sa.func.count())
+            .where(PermitEvent.to_status == "expired")
+            .group_by(PermitEvent.permit_id)
+        ).all()
+        assert sorted(events) == sorted((pid, 1) for pid in ids)
+        assert _stored_status(later) == "pending"
+        counts = dict(db.session.execute(sa.select(PermitCount.status, PermitCount.n)).all())
+        assert counts == {"pending": 1, "expired": 15}
+
+
+def test_sweep_with_nothing_due_is_one_query_and_no_write(app: Flask) -> None:
+    with app.app_context():
+        _apply(app, "NOT-DUE-1", ttl=3600)
+        db.session.remove()
+        statements: list[str] = []
+
+        def record(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
+            statements.append(statement)
+
+        sa.event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            assert service.expire_due_permits() == 0
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert len(statements) == 1, statements
+    assert statements[0].lstrip().upper().startswith("SELECT")
