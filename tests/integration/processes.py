@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -59,6 +60,30 @@ def start(argv: list[str], env: Mapping[str, str], log: Path) -> subprocess.Pope
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+
+
+CELERY = str(Path(sys.executable).with_name("celery"))
+
+
+def start_worker_with_beat(
+    tmp_path: Path, database_url: str, broker: Mapping[str, str], **settings: str
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """`celery -A celery_app worker --beat` on `database_url` and `broker`; `settings` are app
+    settings. Its instance folder is `tmp_path/worker-instance`, its text log `tmp_path/worker.log`.
+    """
+    env = process_env(
+        {
+            "SECRET_KEY": "integration-secret-key-0123456789",
+            "DATABASE_URL": database_url,
+            "INSTANCE_PATH": str(tmp_path / "worker-instance"),
+            "LOG_FORMAT": "text",
+            **settings,
+            **broker,
+        }
+    )
+    log = tmp_path / "worker.log"
+    argv = [CELERY, "-A", "celery_app", "worker", "--beat", "--loglevel", "INFO", "-c", "1"]
+    return start(argv, env, log), log
 
 
 def wait_for(

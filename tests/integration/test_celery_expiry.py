@@ -8,7 +8,6 @@ without any worker. The worker and its children are stopped, and checked gone, a
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,9 @@ from permit_service.models import Permit, PermitEvent
 from tests.conftest import apply, auth_headers
 from tests.integration.processes import (
     kill_group,
-    process_env,
     run_id,
     service_url,
-    start,
+    start_worker_with_beat,
     terminate,
     wait_for,
 )
@@ -35,7 +33,6 @@ from tests.support import own_redis_db
 pytestmark = pytest.mark.integration
 
 SWEEP_SECONDS, TTL_SECONDS = 1, 2
-CELERY = str(Path(sys.executable).with_name("celery"))
 
 
 @pytest.fixture
@@ -91,22 +88,12 @@ def test_worker_with_beat_expires_due_permits_in_the_database(
     app = app_factory(PENDING_TTL_SECONDS=TTL_SECONDS)  # also migrates and empties the database
     client = app.test_client()
     instance = tmp_path / "worker-instance"
-    env = process_env(
-        {
-            "SECRET_KEY": "integration-secret-key-0123456789",
-            "DATABASE_URL": database_url,
-            "INSTANCE_PATH": str(instance),
-            "EXPIRY_SWEEP_SECONDS": str(SWEEP_SECONDS),
-            "PENDING_TTL_SECONDS": str(TTL_SECONDS),
-            "LOG_FORMAT": "text",
-            **broker,
-        }
-    )
-    log = tmp_path / "worker.log"
-    worker = start(
-        [CELERY, "-A", "celery_app", "worker", "--beat", "--loglevel", "INFO", "-c", "1"],
-        env,
-        log,
+    worker, log = start_worker_with_beat(
+        tmp_path,
+        database_url,
+        broker,
+        EXPIRY_SWEEP_SECONDS=str(SWEEP_SECONDS),
+        PENDING_TTL_SECONDS=str(TTL_SECONDS),
     )
     try:
         scheme = broker.get("CELERY_BROKER_URL", "filesystem://").split(":", 1)[0]

@@ -8,7 +8,6 @@ left alone.
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,13 +15,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import apply, auth_headers
-from tests.integration.processes import kill_group, process_env, start, terminate, wait_for
+from tests.integration.processes import kill_group, start_worker_with_beat, terminate, wait_for
 from tests.integration.test_celery_expiry import _stored, broker  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.integration
 
 SWEEP_SECONDS, AHEAD_SECONDS = 1, 4
-CELERY = str(Path(sys.executable).with_name("celery"))
 
 
 @pytest.mark.parametrize(
@@ -39,21 +37,8 @@ def test_worker_with_beat_ends_an_approved_permits_validity(
     app = app_factory()
     client = app.test_client()
     headers = auth_headers(app)
-    env = process_env(
-        {
-            "SECRET_KEY": "integration-secret-key-0123456789",
-            "DATABASE_URL": database_url,
-            "INSTANCE_PATH": str(tmp_path / "worker-instance"),
-            "EXPIRY_SWEEP_SECONDS": str(SWEEP_SECONDS),
-            "LOG_FORMAT": "text",
-            **broker,
-        }
-    )
-    log = tmp_path / "worker.log"
-    worker = start(
-        [CELERY, "-A", "celery_app", "worker", "--beat", "--loglevel", "INFO", "-c", "1"],
-        env,
-        log,
+    worker, log = start_worker_with_beat(
+        tmp_path, database_url, broker, EXPIRY_SWEEP_SECONDS=str(SWEEP_SECONDS)
     )
     try:
         wait_for(lambda: "ready." in log.read_text(errors="replace"), 30, "worker ready", log)

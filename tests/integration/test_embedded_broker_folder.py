@@ -4,7 +4,6 @@ and permits expire again; /readyz says what is wrong meanwhile, on both database
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,11 @@ from flask import Flask
 from permit_service.extensions import db
 from permit_service.models import Permit
 from tests.conftest import apply
-from tests.integration.processes import kill_group, process_env, start, terminate, wait_for
+from tests.integration.processes import CELERY, kill_group, process_env, start, terminate, wait_for
 
 pytestmark = pytest.mark.integration
 
 SWEEP_SECONDS, TTL_SECONDS = 1, 2
-CELERY = str(Path(sys.executable).with_name("celery"))
 
 
 def _status(app: Flask, permit_id: str) -> str:
