@@ -116,6 +116,22 @@ def list_events(permit_id: str) -> list[PermitEvent]:
     )
 
 
+def revocations_of(permit_ids: list[str]) -> dict[str, list[PermitEvent]]:
+    """Each permit's revocation events, oldest first, in one query (a queue page's rows)."""
+    found: dict[str, list[PermitEvent]] = {pid: [] for pid in permit_ids}
+    if permit_ids:
+        for event in db.session.scalars(
+            sa.select(PermitEvent)
+            .where(
+                PermitEvent.permit_id.in_(permit_ids),
+                PermitEvent.to_status == PermitStatus.REVOKED.value,
+            )
+            .order_by(PermitEvent.id)
+        ):
+            found[event.permit_id].append(event)
+    return found
+
+
 def revocation_reason(permit_id: str) -> str | None:
     """The reason given with the permit's latest revocation, or None (none, or not revoked)."""
     pid = parse_id(permit_id)

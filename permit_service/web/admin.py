@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from math import ceil
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import (
@@ -195,16 +197,7 @@ def _decide(permit_id: str, action: Action, form: DecisionForm) -> ResponseRetur
     permit = permit_or_404(permit_id)
     back = helpers.safe_next(form.next.data, url_for("admin.permit_detail", permit_id=permit.id))
     if not form.validate():
-        for messages in form.errors.values():
-            for message in messages:
-                flash(
-                    _(
-                        "%(plate)s was not changed: %(message)s",
-                        plate=permit.license_plate,
-                        message=message,
-                    ),
-                    "error",
-                )
+        _flash_not_changed(permit, form.errors)
         return redirect(back, 303)
     try:
         if action is Action.APPROVE:
@@ -219,16 +212,7 @@ def _decide(permit_id: str, action: Action, form: DecisionForm) -> ResponseRetur
             reason = (text or "").strip() or None
             done = service.revoke_permit(permit.id, actor=current_user.email, reason=reason)
     except ValidationFailed as exc:
-        for messages in exc.errors.values():
-            for message in messages:
-                flash(
-                    _(
-                        "%(plate)s was not changed: %(message)s",
-                        plate=permit.license_plate,
-                        message=translate(message),
-                    ),
-                    "error",
-                )
+        _flash_not_changed(permit, exc.errors)
     except RenewalNotOpen as exc:
         flash(
             _(
@@ -265,13 +249,24 @@ def _decide(permit_id: str, action: Action, form: DecisionForm) -> ResponseRetur
     return redirect(back, 303)
 
 
+def _flash_not_changed(permit: Permit, errors: Mapping[str, list[Any]]) -> None:
+    """One error flash per message of a form's or the service's field errors."""
+    for messages in errors.values():
+        for message in messages:
+            flash(
+                _(
+                    "%(plate)s was not changed: %(message)s",
+                    plate=permit.license_plate,
+                    message=translate(message),
+                ),
+                "error",
+            )
+
+
 def _endings(permits: list[Permit], now: datetime) -> dict[str, str | None]:
     """How each revoked permit on this page ended (refused, revoked, withdrawn, cancelled)."""
-    return {
-        p.id: words.ending(queries.list_events(p.id))
-        for p in permits
-        if queries.status_of(p, now) is PermitStatus.REVOKED
-    }
+    revoked = [p.id for p in permits if queries.status_of(p, now) is PermitStatus.REVOKED]
+    return {pid: words.ending(events) for pid, events in queries.revocations_of(revoked).items()}
 
 
 def _done_message(permit: Permit, action: Action, before: PermitStatus) -> str:
