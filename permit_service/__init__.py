@@ -102,12 +102,14 @@ def register_blueprints(app: Flask) -> None:
     from permit_service.api.auth import blp as auth_blp
     from permit_service.api.health import blp as health_blp
     from permit_service.api.permits import blp as permits_blp
+    from permit_service.api.zones import blp as zones_blp
 
-    for blp in (permits_blp, health_blp, auth_blp):
+    api_blueprints = (permits_blp, zones_blp, health_blp, auth_blp)
+    for blp in api_blueprints:
         ext.api.register_blueprint(blp)
         ext.csrf.exempt(blp)  # token-authenticated JSON API: no cookies, so no CSRF
     # JSON errors, the 415 check and CORS all follow from this registration.
-    record_api_blueprints(app, {blp.name for blp in (permits_blp, health_blp, auth_blp)})
+    record_api_blueprints(app, {blp.name for blp in api_blueprints})
     init_cors(app)
 
     docs = get_swaggerui_blueprint(
@@ -139,11 +141,13 @@ def register_request_hooks(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """Attach the `flask permits ...` and `flask users ...` command groups."""
+    """Attach the `flask permits ...`, `flask users ...` and `flask zones ...` command groups."""
     from permit_service.cli import permits_cli, users_cli
+    from permit_service.cli_zones import zones_cli
 
     app.cli.add_command(permits_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(zones_cli)
 
 
 def _running_flask_cli() -> bool:

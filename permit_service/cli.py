@@ -57,6 +57,8 @@ def _report(done: service.Outcome, verb: str) -> None:
     line = f"{permit.reference} {permit.id} {done.after.value}"
     if done.after is PermitStatus.APPROVED and permit.valid_until is not None:
         line += f" until {_local(permit.valid_until)}"
+    if done.after is PermitStatus.WAITLISTED:
+        line += f" in zone {permit.zone}, place {queries.waitlist_position(permit)}"
     if not done.changed:
         line += f" (already {done.after.value}: nothing to {verb})"
     click.echo(line)

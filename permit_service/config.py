@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -56,6 +57,14 @@ def _zone(env: Mapping[str, str]) -> str:
 def log_format_from(env: Mapping[str, str]) -> str:
     """LOG_FORMAT: `json` (one object per line) in production, `text` with FLASK_DEBUG=1."""
     return env.get("LOG_FORMAT") or ("text" if _bool(env.get("FLASK_DEBUG"), False) else "json")
+
+
+def _currency(env: Mapping[str, str]) -> str:
+    """CURRENCY: an ISO 4217 code (three letters), default EUR."""
+    value = (env.get("CURRENCY") or "EUR").strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", value):
+        raise RuntimeError(f"CURRENCY must be an ISO 4217 code such as EUR (got {value!r}).")
+    return value
 
 
 def default_web_concurrency() -> int:
@@ -222,6 +231,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # it in which it may be renewed.
         "PERMIT_VALIDITY_DAYS": _int(env, "PERMIT_VALIDITY_DAYS", 365),
         "RENEWAL_WINDOW_DAYS": _int(env, "RENEWAL_WINDOW_DAYS", 30),
+        # ISO 4217 code of the zones' fees (shown with every fee; no payment is taken).
+        "CURRENCY": _currency(env),
         "EXPIRY_SWEEP_SECONDS": sweep_seconds,
         "TOKEN_TTL_DAYS": _int(env, "TOKEN_TTL_DAYS", 30),
         # Seconds a web request may wait on the database (db_bounds.py), then 503.

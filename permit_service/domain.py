@@ -17,6 +17,7 @@ class PermitStatus(StrEnum):
 
     PENDING = "pending"
     APPROVED = "approved"
+    WAITLISTED = "waitlisted"  # approved when its zone was full: waits for a place (issue 14)
     REVOKED = "revoked"
     EXPIRED = "expired"
 
@@ -31,9 +32,10 @@ class Action(StrEnum):
     # Time events: nobody asks for them, the clock does (issue 14 adds "a place frees").
     EXPIRE = "expire"  # the pending application's deadline passes
     END_VALIDITY = "end_validity"  # the approved permit's validity runs out
+    PLACE_FREES = "place_frees"  # a place in the zone frees: the head of its line gets it
 
 
-TIME_EVENTS: frozenset[Action] = frozenset({Action.EXPIRE, Action.END_VALIDITY})
+TIME_EVENTS: frozenset[Action] = frozenset({Action.EXPIRE, Action.END_VALIDITY, Action.PLACE_FREES})
 
 # Who takes an action (allowed_actions): staff, or the resident holding the permit's id.
 ACTOR_ADMIN = "admin"
@@ -43,12 +45,14 @@ ACTIONS_BY: dict[str, frozenset[Action]] = {
     ACTOR_APPLICANT: frozenset({Action.CANCEL, Action.RENEW}),
 }
 
-OPEN_STATUSES: frozenset[PermitStatus] = frozenset({PermitStatus.PENDING, PermitStatus.APPROVED})
+OPEN_STATUSES: frozenset[PermitStatus] = frozenset(
+    {PermitStatus.PENDING, PermitStatus.APPROVED, PermitStatus.WAITLISTED}
+)
 
 # (current status, action) -> next status: the ONE table every transition goes through, the
 # sweep included (SPEC.md section 3). Missing pairs are conflicts (409). A pair whose next status
 # equals the current one is an idempotent no-op (200, no event), except those in CHANGES_IN_PLACE.
-# Issue 14 adds the `waitlisted` row and the "a place frees" column.
+# Approving when the zone is full gives WAITLISTED instead of APPROVED (ZONE_FULL below).
 TRANSITIONS: dict[tuple[PermitStatus, Action], PermitStatus] = {
     (PermitStatus.PENDING, Action.APPROVE): PermitStatus.APPROVED,
     (PermitStatus.PENDING, Action.REVOKE): PermitStatus.REVOKED,
@@ -59,9 +63,24 @@ TRANSITIONS: dict[tuple[PermitStatus, Action], PermitStatus] = {
     (PermitStatus.APPROVED, Action.CANCEL): PermitStatus.REVOKED,
     (PermitStatus.APPROVED, Action.RENEW): PermitStatus.APPROVED,
     (PermitStatus.APPROVED, Action.END_VALIDITY): PermitStatus.EXPIRED,
+    (PermitStatus.WAITLISTED, Action.APPROVE): PermitStatus.WAITLISTED,
+    (PermitStatus.WAITLISTED, Action.REVOKE): PermitStatus.REVOKED,
+    (PermitStatus.WAITLISTED, Action.CANCEL): PermitStatus.REVOKED,
+    (PermitStatus.WAITLISTED, Action.PLACE_FREES): PermitStatus.APPROVED,
     (PermitStatus.REVOKED, Action.REVOKE): PermitStatus.REVOKED,
     (PermitStatus.REVOKED, Action.CANCEL): PermitStatus.REVOKED,
 }
+
+# Approving a pending permit when its zone's valid approved permits have reached the quota.
+ZONE_FULL: dict[tuple[PermitStatus, Action], PermitStatus] = {
+    (PermitStatus.PENDING, Action.APPROVE): PermitStatus.WAITLISTED,
+}
+
+
+def next_status_when_full(current: PermitStatus, action: Action) -> PermitStatus | None:
+    """The status after `action` when the permit's zone is full (the table otherwise)."""
+    return ZONE_FULL.get((current, action), TRANSITIONS.get((current, action)))
+
 
 # Same status before and after, yet a change with its event: a renewal extends the validity.
 CHANGES_IN_PLACE: frozenset[tuple[PermitStatus, Action]] = frozenset(
@@ -199,11 +218,25 @@ class ChangedMeanwhile(DomainError):
 
 
 class OpenPermitExists(DomainError):
-    """The plate already has a pending or approved permit."""
+    """The plate already has a pending, approved or waitlisted permit."""
 
     def __init__(self, plate: str) -> None:
-        super().__init__(f"Licence plate {plate} already has an open (pending or approved) permit.")
+        super().__init__(
+            f"Licence plate {plate} already has an open (pending, approved or waitlisted) permit."
+        )
         self.plate = plate
+
+
+class ZoneNotFound(DomainError):
+    """No zone with that code."""
+
+
+class ZoneCodeTaken(DomainError):
+    """A zone with that code exists already."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"A zone with code {code} exists already.")
+        self.code = code
 
 
 class ValidationFailed(DomainError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -44,6 +45,44 @@ _OPEN = "status IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(OPEN_ST
 _STATUSES = ", ".join(f"'{s.value}'" for s in PermitStatus)
 
 
+DEFAULT_ZONE = "CITY"  # migration 0008 creates it, open, no quota, fee 0
+
+
+class Zone(db.Model):
+    """An area permits belong to: its quota of valid permits, its monthly fee, open or closed.
+
+    `valid_permits` counts the zone's permits STORED as approved; services.zones moves it in the
+    same transaction as every change into or out of approved. The database refuses to let it
+    pass the quota (CHECK within_quota): a plain increment can never exceed it. `surplus` is how
+    far it stood above the quota when the quota was lowered below it (lowering revokes nothing);
+    it shrinks with each permit that leaves, so no place is given until the count is under the
+    new quota, and CHECK surplus_exact ties it to exactly that excess.
+    """
+
+    __tablename__ = "zones"
+
+    code: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    quota: Mapped[int | None] = mapped_column(sa.Integer)
+    monthly_fee: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2), default=Decimal("0.00"))
+    open: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    valid_permits: Mapped[int] = mapped_column(sa.Integer, default=0)
+    surplus: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+    __table_args__ = (
+        sa.CheckConstraint("quota IS NULL OR quota >= 0", name="quota_not_negative"),
+        sa.CheckConstraint("monthly_fee >= 0", name="fee_not_negative"),
+        sa.CheckConstraint("valid_permits >= 0 AND surplus >= 0", name="counts_not_negative"),
+        sa.CheckConstraint(
+            "quota IS NULL OR valid_permits <= quota + surplus", name="within_quota"
+        ),
+        sa.CheckConstraint(
+            "surplus = 0 OR (quota IS NOT NULL AND valid_permits = quota + surplus)",
+            name="surplus_exact",
+        ),
+    )
+
+
 class Permit(db.Model):
     """A resident's application for a parking permit, and its current status."""
 
@@ -66,6 +105,11 @@ class Permit(db.Model):
     # Validity of an approved permit: null before approval, kept after it ends (migration 0006).
     valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The permit's zone (migration 0008), when it joined the zone's waiting list, and its fee
+    # (the zone's monthly fee x months of validity, fixed when the validity starts).
+    zone: Mapped[str] = mapped_column(sa.String(10), sa.ForeignKey("zones.code"))
+    waitlisted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    fee: Mapped[Decimal | None] = mapped_column(sa.Numeric(10, 2))
 
     __table_args__ = (
         sa.CheckConstraint(f"status IN ({_STATUSES})", name="status_valid"),
@@ -101,6 +145,9 @@ class Permit(db.Model):
             postgresql_where=sa.text("status = 'approved'"),
         ),
         sa.Index("uq_permits_reference", "reference", unique=True),
+        # A zone's waiting line in order, its place counts (a range bounded by the permit's own
+        # key) and its approved permits (migration 0008).
+        sa.Index("ix_permits_zone_status_waitlisted_at", "zone", "status", "waitlisted_at", "id"),
         # Lookup by plate, newest first.
         sa.Index("ix_permits_plate_key_created_at", "plate_key", "created_at", "id"),
         # At most one open permit per plate, enforced by the database (partial unique index).

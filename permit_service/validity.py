@@ -8,7 +8,9 @@ and New Year never shift it by an hour.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from permit_service.domain import N_, Message
@@ -36,6 +38,25 @@ def renewal_opens(valid_until: datetime, tz: ZoneInfo, window_days: int) -> date
 def in_renewal_window(valid_until: datetime, now: datetime, tz: ZoneInfo, window_days: int) -> bool:
     """True when renewal is open at `now`: inside the window and the validity not yet ended."""
     return renewal_opens(valid_until, tz, window_days) <= local_today(now, tz) and now < valid_until
+
+
+DAYS_PER_MONTH = Decimal("30.4375")  # 365.25 / 12: a default year is 12 months
+
+
+def months_between(start: datetime, end: datetime, tz: ZoneInfo) -> int:
+    """Months charged for a period: ceil(D / 30.4375), at least 1 (SPEC.md section 8).
+
+    D is the number of days between the LOCAL dates of `start` and `end`, so 365 or 366 days are
+    12 months, 30 days 1, 31 days 2 (a started month counts whole).
+    """
+    days = (local_today(end, tz) - local_today(start, tz)).days
+    return max(1, math.ceil(Decimal(days) / DAYS_PER_MONTH))
+
+
+def fee_for(monthly_fee: Decimal, start: datetime, end: datetime, tz: ZoneInfo) -> Decimal:
+    """The fee of a period: the monthly fee times its months, to the cent."""
+    months = months_between(start, end, tz)
+    return (Decimal(monthly_fee) * months).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 class BadValidUntil(ValueError):

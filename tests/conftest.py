@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 
 from permit_service import clock, create_app
 from permit_service.extensions import db
+from permit_service.models import DEFAULT_ZONE, Zone
 from tests.support import own_postgres_database
 
 BACKENDS = ["sqlite", "postgres"]
@@ -79,6 +80,8 @@ def _prepare_schema(app: Flask) -> None:
             _migrated.add(url)
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(table.delete())
+        # What migration 0008 creates in a fresh database: the open zone CITY.
+        db.session.add(Zone(code=DEFAULT_ZONE, name="Whole city", quota=None, open=True))
         db.session.commit()
 
 

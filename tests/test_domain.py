@@ -15,47 +15,68 @@ from permit_service.domain import (
     effective_status,
     is_noop,
     next_status,
+    next_status_when_full,
     normalize_plate,
     plate_key,
     validate_application,
 )
 
-P, A, R, E = (
+P, A, W, R, E = (
     PermitStatus.PENDING,
     PermitStatus.APPROVED,
+    PermitStatus.WAITLISTED,
     PermitStatus.REVOKED,
     PermitStatus.EXPIRED,
 )
 
-# SPEC.md section 3, cell by cell (without waitlisted and "a place frees": issue 14). None = 409.
+# SPEC.md section 3 (version 2), cell by cell. None = 409 (or "—" for time events).
 APPROVE, REVOKE, CANCEL, RENEW = Action.APPROVE, Action.REVOKE, Action.CANCEL, Action.RENEW
-EXPIRE, END = Action.EXPIRE, Action.END_VALIDITY
+EXPIRE, END, FREES = Action.EXPIRE, Action.END_VALIDITY, Action.PLACE_FREES
 TABLE = {
-    (P, APPROVE): A,
+    (P, APPROVE): A,  # or W when the zone is full: test_a_full_zone_waitlists_an_approval
     (P, REVOKE): R,
     (P, CANCEL): R,
     (P, RENEW): None,
     (P, EXPIRE): E,
     (P, END): None,
+    (P, FREES): None,
     (A, APPROVE): A,
     (A, REVOKE): R,
     (A, CANCEL): R,
     (A, RENEW): A,
     (A, EXPIRE): None,
     (A, END): E,
+    (A, FREES): None,
+    (W, APPROVE): W,
+    (W, REVOKE): R,
+    (W, CANCEL): R,
+    (W, RENEW): None,
+    (W, EXPIRE): None,
+    (W, END): None,
+    (W, FREES): A,
     (R, APPROVE): None,
     (R, REVOKE): R,
     (R, CANCEL): R,
     (R, RENEW): None,
     (R, EXPIRE): None,
     (R, END): None,
+    (R, FREES): None,
     (E, APPROVE): None,
     (E, REVOKE): None,
     (E, CANCEL): None,
     (E, RENEW): None,
     (E, EXPIRE): None,
     (E, END): None,
+    (E, FREES): None,
 }
+
+
+def test_a_full_zone_waitlists_an_approval():
+    assert next_status_when_full(P, APPROVE) is W
+    # Everything else is as the table says, full zone or not.
+    for (current, action), target in TABLE.items():
+        if (current, action) != (P, APPROVE):
+            assert next_status_when_full(current, action) == target
 
 
 def test_the_table_covers_every_status_and_action():
@@ -71,6 +92,8 @@ def test_transition_table_matches_spec(current, action):
     ("current", "action", "noop"),
     [
         (A, APPROVE, True),
+        (W, APPROVE, True),
+        (W, CANCEL, False),
         (R, REVOKE, True),
         (R, CANCEL, True),
         (P, APPROVE, False),

@@ -105,7 +105,8 @@ class Permits(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """Apply for a permit.
 
-        Records a pending application. It must be approved before `expires_at`, or it expires.
+        Records a pending application in `zone` (optional while exactly one zone is open).
+        It must be approved before `expires_at`, or it expires.
         The returned `id` is the applicant's receipt: anyone holding it can read the permit.
         """
         try:
@@ -130,6 +131,7 @@ class Permits(MethodView):
         page = queries.list_permits(
             status=status,
             license_plate=args.get("license_plate"),
+            zone=args.get("zone"),
             page=pagination_parameters.page,
             page_size=pagination_parameters.page_size,
         )
@@ -150,7 +152,7 @@ class PermitCount(MethodView):
         its `valid_until`, count as expired at once, before any sweep.
         """
         status = PermitStatus(args["status"]) if args.get("status") else None
-        return {"count": queries.count_permits(status, args.get("license_plate"))}
+        return {"count": queries.count_permits(status, args.get("license_plate"), args.get("zone"))}
 
 
 @blp.route("/<permit_id>", parameters=permit_id_parameter())
@@ -176,6 +178,11 @@ class PermitApproval(MethodView):
     @blp.doc(security=ADMIN, operationId="approvePermit")
     def post(self, data: dict[str, Any], permit_id: str) -> Any:
         """Approve a pending permit (admins). Approving an approved permit changes nothing.
+
+        When the zone's valid approved permits have reached its quota the permit becomes
+        `waitlisted` instead, with its `waitlist_position`; it gets the next free place, first
+        come first served (then its validity starts, with the default length). Approving a
+        waitlisted permit changes nothing.
 
         The validity starts now and ends at the end of the local day PERMIT_VALIDITY_DAYS
         (default 365) ahead, or at the optional `valid_until` (a future date or date-time, at

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+from flask import current_app
 from marshmallow import (
     Schema,
     ValidationError,
@@ -32,11 +34,19 @@ from permit_service.domain import (
 )
 from permit_service.models import utcnow
 from permit_service.references import REFERENCE_RE
-from permit_service.services.queries import status_of
+from permit_service.services.queries import status_of, waitlist_position
+from permit_service.services.zones import ZONE_NAME_MAX, clean_code, clean_fee, clean_quota
 
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else f"{Decimal(value):.2f}"
+
+
+ZONE_CODE_PATTERN = r"^[A-Za-z0-9]{1,10}$"
 
 
 class PermitSchema(Schema):
@@ -93,16 +103,53 @@ class PermitSchema(Schema):
         },
     )
 
+    zone = fields.String(
+        required=True, metadata={"example": "CITY", "description": "Code of the permit's zone."}
+    )
+    waitlist_position = fields.Function(
+        waitlist_position,
+        required=True,
+        allow_none=True,
+        metadata={
+            "type": "integer",
+            "minimum": 1,
+            "description": "1-based place in its zone's waiting list while `waitlisted`, "
+            "else null.",
+        },
+    )
+    fee = fields.Function(
+        lambda permit: _money(permit.fee),
+        required=True,
+        allow_none=True,
+        metadata={
+            "type": "string",
+            "example": "120.00",
+            "pattern": r"^[0-9]+\.[0-9]{2}$",
+            "description": "The zone's monthly fee times the months of validity, fixed when "
+            "the validity starts and grown by each renewal; null before. No payment is taken.",
+        },
+    )
+    currency = fields.Function(
+        lambda _: current_app.config["CURRENCY"],
+        required=True,
+        metadata={"type": "string", "example": "EUR", "description": "ISO 4217 code of `fee`."},
+    )
+
     def dump(self, obj: Any, *, many: bool | None = None) -> Any:
         """Serialise one permit or many; one clock reading, so a page agrees with itself."""
         now = utcnow()
+        currency = current_app.config["CURRENCY"]
         if self.many if many is None else many:
-            return [self._fast(permit, now) for permit in obj]
-        return self._fast(obj, now)
+            return [self._fast(permit, now, currency) for permit in obj]
+        return self._fast(obj, now, currency)
 
     @staticmethod
-    def _fast(permit: Any, now: datetime) -> dict[str, Any]:
+    def _fast(permit: Any, now: datetime, currency: str) -> dict[str, Any]:
         return {
+            "zone": permit.zone,
+            "waitlist_position": waitlist_position(permit),
+            "fee": _money(permit.fee),
+            "currency": currency,
             "address": permit.address,
             "created_at": _iso(permit.created_at),
             "email": permit.email,
@@ -160,6 +207,26 @@ class PermitApplicationSchema(Schema):
         },
     )
 
+    zone = fields.String(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "example": "CITY",
+            "pattern": ZONE_CODE_PATTERN,
+            "description": "Code of an open zone (GET /zones). Optional while exactly one zone "
+            "is open; unknown, closed, or missing while several are open: 422.",
+        },
+    )
+
+    @validates("zone")
+    def check_zone_code(self, value: str | None, **_: Any) -> None:
+        """A zone code's shape, when one is sent (leave it out, or null, for the only one)."""
+        if value is not None:
+            try:
+                clean_code(value)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from exc
+
     @validates("email")
     def check_email_given(self, value: str | None, **_: Any) -> None:
         """An e-mail is optional, but when the field is sent it must hold an address."""
@@ -170,18 +237,20 @@ class PermitApplicationSchema(Schema):
     def check_rules(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         """Apply SPEC.md section 2's rules, returning the cleaned values."""
         try:
-            return validate_application(
+            clean = validate_application(
                 data["name"], data["license_plate"], data["address"], data.get("email")
             )
         except ValidationFailed as exc:
             raise ValidationError(exc.errors) from exc
+        # Whether the zone exists and is open is the service's to say (a 422 on `zone` too).
+        return {**clean, "zone": data.get("zone")}
 
 
 class PermitListArgsSchema(Schema):
     """Filters of the admin listing."""
 
     # Pagination is parsed by flask-smorest's own schema; anything else is refused below.
-    KNOWN = frozenset({"status", "license_plate", "page", "page_size"})
+    KNOWN = frozenset({"status", "license_plate", "zone", "page", "page_size"})
 
     status = fields.String(
         validate=validate.OneOf([s.value for s in PermitStatus]),
@@ -193,6 +262,18 @@ class PermitListArgsSchema(Schema):
     license_plate = fields.String(
         metadata={"description": "Any spelling of the plate: ABC-123, abc 123 and ABC123 match."}
     )
+
+    zone = fields.String(
+        metadata={"pattern": ZONE_CODE_PATTERN, "description": "Only permits of this zone."}
+    )
+
+    @validates("zone")
+    def check_zone(self, value: str, **_: Any) -> None:
+        """A zone code's shape (any case)."""
+        try:
+            clean_code(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
 
     @validates("license_plate")
     def check_plate(self, value: str, **_: Any) -> None:
@@ -229,7 +310,7 @@ class ApprovalSchema(Schema):
 class PermitCountArgsSchema(PermitListArgsSchema):
     """Filters of the count: those of the listing, without pagination."""
 
-    KNOWN = frozenset({"status", "license_plate"})
+    KNOWN = frozenset({"status", "license_plate", "zone"})
 
 
 class CountSchema(Schema):
@@ -284,3 +365,136 @@ class HealthSchema(Schema):
         values=fields.String(),
         metadata={"description": "Readiness only: `ok` or `down: <why>` per dependency."},
     )
+
+
+class ZoneSchema(Schema):
+    """A zone: its quota, monthly fee, whether it takes applications, and its places now."""
+
+    code = fields.String(
+        required=True, metadata={"example": "NORTH", "pattern": "^[A-Z0-9]{1,10}$"}
+    )
+    name = fields.String(required=True, metadata={"example": "North"})
+    quota = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"minimum": 0, "description": "Most valid approved permits; null: no limit."},
+    )
+    monthly_fee = fields.Function(
+        lambda view: _money(view.zone.monthly_fee),
+        required=True,
+        metadata={"type": "string", "example": "12.50", "pattern": r"^[0-9]+\.[0-9]{2}$"},
+    )
+    currency = fields.Function(
+        lambda _: current_app.config["CURRENCY"],
+        required=True,
+        metadata={"type": "string", "example": "EUR"},
+    )
+    open = fields.Boolean(required=True, metadata={"description": "Accepts applications."})
+    valid_permits = fields.Integer(
+        required=True, metadata={"minimum": 0, "description": "Approved and valid now."}
+    )
+    waitlist_length = fields.Integer(
+        required=True, metadata={"minimum": 0, "description": "Permits waiting for a place."}
+    )
+
+    def dump(self, obj: Any, *, many: bool | None = None) -> Any:
+        """Serialise ZoneView objects (services.zones)."""
+        if self.many if many is None else many:
+            return [self._fast(view) for view in obj]
+        return self._fast(obj)
+
+    @staticmethod
+    def _fast(view: Any) -> dict[str, Any]:
+        zone = view.zone
+        return {
+            "code": zone.code,
+            "name": zone.name,
+            "quota": zone.quota,
+            "monthly_fee": _money(zone.monthly_fee),
+            "currency": current_app.config["CURRENCY"],
+            "open": bool(zone.open),
+            "valid_permits": view.valid_permits,
+            "waitlist_length": view.waitlist_length,
+        }
+
+
+class _StrictBoolean(fields.Boolean):
+    """true or false, nothing that merely looks like one (0, "yes")."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValidationError("Not a valid boolean: use true or false.")
+        return value
+
+
+class _Amount(fields.Field):
+    """A decimal amount given as a string or a number."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Decimal:
+        try:
+            return clean_fee(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class _Quota(fields.Field):
+    """A quota: a whole number 0 or more, or null."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int | None:
+        if isinstance(value, float | str):
+            raise ValidationError("The quota must be a whole number, 0 or more, or null.")
+        try:
+            return clean_quota(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class ZoneUpdateSchema(Schema):
+    """Fields of a zone to change; those left out stay as they are."""
+
+    name = fields.String(metadata={"example": "North", "minLength": 1, "maxLength": ZONE_NAME_MAX})
+    quota = _Quota(
+        allow_none=True,
+        metadata={
+            "type": "integer",
+            "nullable": True,
+            "minimum": 0,
+            "description": "Most valid approved permits; null: no limit. Raising it gives the "
+            "new places to the waiting list at once; lowering it revokes nothing.",
+        },
+    )
+    monthly_fee = _Amount(
+        metadata={
+            "oneOf": [
+                {"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,2})?$"},
+                {"type": "number"},
+            ],
+            "example": "12.50",
+            "description": "Fee per month of validity, 0 or more, at most 2 decimals.",
+        }
+    )
+    open = _StrictBoolean(metadata={"description": "Accepts applications."})
+
+
+class ZoneCreateSchema(ZoneUpdateSchema):
+    """A new zone: code and name required; no quota, fee 0 and open unless given."""
+
+    code = fields.String(
+        required=True,
+        metadata={
+            "example": "NORTH",
+            "pattern": ZONE_CODE_PATTERN,
+            "description": "1-10 letters A-Z and digits (upper-cased).",
+        },
+    )
+    name = fields.String(
+        required=True, metadata={"example": "North", "minLength": 1, "maxLength": ZONE_NAME_MAX}
+    )
+
+    @validates("code")
+    def check_code(self, value: str, **_: Any) -> None:
+        """1-10 letters A-Z and digits."""
+        try:
+            clean_code(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc

@@ -34,14 +34,16 @@ from permit_service.domain import (
     ValidationFailed,
     is_noop,
     next_status,
+    next_status_when_full,
     plate_key,
     status_at,
     validate_application,
 )
 from permit_service.extensions import db
 from permit_service.localtime import city_zone, local_today
-from permit_service.models import Permit, utcnow
+from permit_service.models import Permit, Zone, utcnow
 from permit_service.references import new_reference
+from permit_service.services import zones
 from permit_service.services.lifecycle import (
     APPLICANT_ACTOR,
     EXPIRY_REASON,
@@ -59,6 +61,7 @@ from permit_service.services.sweep import sweep_due
 from permit_service.validity import (
     BadValidUntil,
     default_valid_until,
+    fee_for,
     in_renewal_window,
     parse_valid_until,
     renewal_opens,
@@ -121,10 +124,29 @@ class Outcome:
 
 
 def apply_for_permit(
-    name: str, license_plate: str, address: str, email: str | None = None
+    name: str,
+    license_plate: str,
+    address: str,
+    email: str | None = None,
+    zone: str | None = None,
 ) -> Outcome:
-    """Record a resident's application as a pending permit with a deadline of now + TTL."""
-    clean = validate_application(name, license_plate, address, email)
+    """Record a resident's application as a pending permit with a deadline of now + TTL.
+
+    `zone` names an open zone; it may be left out while exactly one zone is open. Unknown,
+    closed, or missing while several are open: ValidationFailed on `zone`.
+    """
+    errors: dict[str, list[str]] = {}
+    try:
+        clean = validate_application(name, license_plate, address, email)
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+    try:
+        zone_code = zones.zone_for_application(zone)
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+    if errors:
+        db.session.rollback()
+        raise ValidationFailed(errors)
     plate = str(clean["license_plate"])
     key = plate_key(plate)
     ttl = timedelta(seconds=current_app.config["PENDING_TTL_SECONDS"])
@@ -146,6 +168,9 @@ def apply_for_permit(
             "reference": new_reference(),
             "valid_from": None,
             "valid_until": None,
+            "zone": zone_code,
+            "waitlisted_at": None,
+            "fee": None,
         }
         try:
             # Back to back with the commit: SQLite's one write lock is held briefly.
@@ -158,6 +183,7 @@ def apply_for_permit(
             db.session.rollback()
             # The plate's open permit may be due (expired, sweep or not): record that, retry.
             if record_due(P.plate_key == key, utcnow()):
+                zones.fill_places()
                 db.session.commit()
                 continue
             db.session.rollback()
@@ -200,7 +226,9 @@ def approve_permit(
             raise ValidationFailed(
                 {"valid_until": [Message(N_("The end of validity must be in the future."))]}
             )
-        return Change({"valid_from": now, "valid_until": end})
+        monthly = db.session.scalar(sa.select(Zone.monthly_fee).where(Zone.code == row.zone))
+        fee = fee_for(monthly or 0, now, end, zone)
+        return Change({"valid_from": now, "valid_until": end, "fee": fee})
 
     return _transition(permit_id, Action.APPROVE, actor, None, validity)
 
@@ -235,7 +263,9 @@ def renew_permit(permit_id: str, actor: str) -> Outcome:
             raise RenewalNotOpen(renewal_opens(old, zone, window))
         new = renewed_until(old, zone, config["PERMIT_VALIDITY_DAYS"])
         reason = renewal_reason(local_today(new, zone))
-        return Change({"valid_until": new}, guard=[P.valid_until == old], reason=reason)
+        monthly = db.session.scalar(sa.select(Zone.monthly_fee).where(Zone.code == row.zone))
+        fee = (row.fee or 0) + fee_for(monthly or 0, old, new, zone)
+        return Change({"valid_until": new, "fee": fee}, guard=[P.valid_until == old], reason=reason)
 
     return _transition(permit_id, Action.RENEW, actor, None, extension)
 
@@ -245,8 +275,13 @@ def expire_due_permits(now: datetime | None = None) -> int:
     approved past its validity, both become expired); return how many.
 
     In short batches, each committed (services.sweep): applies and decisions go on meanwhile.
+    Then the places the expired permits freed go to their zones' waiting lists (each zone's
+    count is taken again under its row lock: the batches do not say which zones they touched).
     """
     count = sweep_due(now or utcnow())
+    if count:
+        zones.fill_places()
+        db.session.commit()
     # One line per sweep, even when nothing was due: operators see the sweep is alive.
     log.info("expired due permits", extra={"count": count})
     return count
@@ -289,6 +324,7 @@ def _transition(
         if current.value != row.status:
             # Time has decided but no sweep recorded it yet: record that first.
             record_due(P.id == pid, now)
+            zones.fill_places([row.zone])
             db.session.commit()
         target = next_status(current, action)
         if target is None:
@@ -310,9 +346,14 @@ def _transition(
             sa.update(Permit.__table__).where(*guard).values(**values)
         ).rowcount
         if changed == 1:
-            record_event(pid, current, target, actor, change.reason or reason, now)
+            # The counts before the zone's row, as the sweep takes them: no lock-order deadlock.
             if target is not current:
                 move_counts({current: -1, target: 1})
+            placed, at = _places(pid, row.zone, current, target, action, now)
+            if placed is not target:  # the zone was full: waitlisted instead
+                move_counts({target: -1, placed: 1})
+            target = placed
+            record_event(pid, current, target, actor, change.reason or reason, at)
             db.session.commit()
             log.info(
                 "permit %s",
@@ -322,6 +363,44 @@ def _transition(
             return Outcome(_fresh(pid), current, target, in_place=target is current)
         db.session.rollback()  # someone else changed it between our read and our write: re-read
     raise ChangedMeanwhile()
+
+
+def _places(
+    pid: str,
+    zone: str,
+    before: PermitStatus,
+    after: PermitStatus,
+    action: Action,
+    now: datetime,
+) -> tuple[PermitStatus, datetime]:
+    """Move the zone's places with the permit (its row is locked): the status it ends in, when.
+
+    Into approved takes a place, or, the zone full, makes it waitlisted instead (stamped after
+    the zone's lock, so the line's order is the order places are looked for). Out of approved
+    frees one, given on at once.
+    """
+    if after is PermitStatus.APPROVED and before is not PermitStatus.APPROVED:
+        if zones.take_place(zone):
+            return after, now
+        full = next_status_when_full(before, action)
+        assert full is PermitStatus.WAITLISTED
+        at = max(utcnow(), now)
+        db.session.execute(
+            sa.update(Permit.__table__)
+            .where(P.id == pid)
+            .values(
+                status=full.value,
+                updated_at=at,
+                waitlisted_at=at,
+                valid_from=None,
+                valid_until=None,
+                fee=None,
+            )
+        )
+        return full, at
+    if before is PermitStatus.APPROVED and after is not PermitStatus.APPROVED:
+        zones.release_place(zone)
+    return after, now
 
 
 def _refusal(current: PermitStatus, action: Action) -> InvalidTransition:

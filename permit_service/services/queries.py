@@ -98,6 +98,37 @@ def find_by_plate(plate: str) -> list[Permit]:
     )
 
 
+def waitlist_position(permit: Permit) -> int | None:
+    """The 1-based place of a waitlisted permit in its zone's line; None when not waitlisted.
+
+    Cheap at any size: one count over the index (zone, status, waitlisted_at, id), bounded by
+    the permit's own key, so it reads only the entries ahead of it, never the whole line and
+    never a table row.
+    """
+    if permit.status != PermitStatus.WAITLISTED.value or permit.waitlisted_at is None:
+        return None
+    ahead = db.session.scalar(
+        _position_statement(),
+        {"zone": permit.zone, "at": permit.waitlisted_at, "id": permit.id},
+    )
+    return int(ahead or 0) + 1
+
+
+@functools.cache
+def _position_statement() -> sa.Select[tuple[int]]:
+    at = sa.bindparam("at", type_=P.waitlisted_at.type)
+    pid = sa.bindparam("id", type_=P.id.type)
+    return (
+        sa.select(sa.func.count())
+        .select_from(Permit)
+        .where(
+            P.zone == sa.bindparam("zone", type_=P.zone.type),
+            P.status == PermitStatus.WAITLISTED.value,
+            sa.or_(P.waitlisted_at < at, sa.and_(P.waitlisted_at == at, P.id < pid)),
+        )
+    )
+
+
 def status_of(permit: Permit, now: datetime | None = None) -> PermitStatus:
     """The permit's effective status now (exact deadlines)."""
     return status_at(permit, now or utcnow())
@@ -149,8 +180,9 @@ def list_permits(
     search: str | None = None,
     page: int = 1,
     page_size: int = 50,
+    zone: str | None = None,
 ) -> Page:
-    """Permits newest first, filtered by effective status, plate and a name/plate search."""
+    """Permits newest first, filtered by effective status, plate, zone and a name/plate search."""
     now = utcnow()
     offset = (page - 1) * page_size
     params: dict[str, Any] = {
@@ -164,6 +196,8 @@ def list_permits(
         params["key"] = key
     term = search.strip() if search else ""
     extra = [_search_clause(term)] if term else []
+    if zone is not None:
+        extra.append(P.zone == zone.strip().upper())
     if extra:  # free-text search (the review queue): built per call, it is not a hot path
         statement = _page_of(_branches(status, key is not None, extra))
     else:
@@ -172,7 +206,7 @@ def list_permits(
     items = list(db.session.scalars(statement, params)) if params["window"] < 2**62 else []
     if len(items) < page_size and (items or page == 1):
         total = offset + len(items)  # the last page tells the total: no count needed
-    elif term or key is not None:  # a plate or a search: few rows, count them
+    elif extra or key is not None:  # a plate, a zone or a search: count them
         either = [sa.and_(*branch) for branch in _branches(status, key is not None, extra)]
         count = sa.select(sa.func.count()).select_from(Permit).where(sa.or_(*either))
         total = db.session.scalar(count, params) or 0
@@ -181,15 +215,23 @@ def list_permits(
     return Page(items=items, total=total)
 
 
-def count_permits(status: PermitStatus | None = None, license_plate: str | None = None) -> int:
+def count_permits(
+    status: PermitStatus | None = None,
+    license_plate: str | None = None,
+    zone: str | None = None,
+) -> int:
     """How many permits match the listing's filters, exact to the deadline like the listing."""
     now = utcnow()
     key = plate_key(license_plate) if license_plate else None
-    if key is None:
+    if key is None and zone is None:
         return int(db.session.scalar(_count_statement(status), {"now": now}) or 0)
-    either = [sa.and_(*branch) for branch in _branches(status, True, [])]
+    extra = [P.zone == zone.strip().upper()] if zone is not None else []
+    either = [sa.and_(*branch) for branch in _branches(status, key is not None, extra)]
     count = sa.select(sa.func.count()).select_from(Permit).where(sa.or_(*either))
-    return int(db.session.scalar(count, {"now": now, "key": key}) or 0)
+    params: dict[str, Any] = {"now": now}
+    if key is not None:
+        params["key"] = key
+    return int(db.session.scalar(count, params) or 0)
 
 
 def count_by_status() -> dict[PermitStatus, int]:

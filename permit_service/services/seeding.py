@@ -16,7 +16,7 @@ from flask import current_app
 
 from permit_service.domain import PermitStatus
 from permit_service.extensions import db
-from permit_service.models import Permit, PermitEvent, utcnow
+from permit_service.models import DEFAULT_ZONE, Permit, PermitEvent, Zone, utcnow
 from permit_service.references import SPACE, format_reference
 from permit_service.services.lifecycle import (
     APPLICANT_ACTOR,
@@ -121,6 +121,9 @@ def seed_permits(
                     "reference": _seed_reference(n),
                     "valid_from": valid_from,
                     "valid_until": valid_until,
+                    "zone": DEFAULT_ZONE,  # no quota: every seeded approval has its place
+                    "waitlisted_at": None,
+                    "fee": "0.00" if valid_from is not None else None,
                 }
             )
             applied = event_values(None, PermitStatus.PENDING, APPLICANT_ACTOR, None, created_s)
@@ -139,6 +142,13 @@ def seed_permits(
             db.session.execute(sa.insert(permits_t), permits)
             db.session.execute(sa.insert(events_t), events)
         move_counts(moved)
+        if moved[PermitStatus.APPROVED]:
+            zones = Zone.__table__.c
+            db.session.execute(
+                sa.update(Zone.__table__)
+                .where(zones.code == DEFAULT_ZONE)
+                .values(valid_permits=zones.valid_permits + moved[PermitStatus.APPROVED])
+            )
         db.session.commit()
         done += len(permits)
         if on_batch is not None:

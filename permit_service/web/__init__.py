@@ -7,7 +7,10 @@ from flask import Flask
 
 def register_web_blueprints(app: Flask) -> None:
     """Mount the residents' pages and the staff pages (their errors are HTML pages)."""
-    from permit_service.web import receipt  # noqa: F401 - adds the receipt's routes to `web`
+    from permit_service.web import (
+        receipt,  # noqa: F401 - adds the receipt's routes to `web`
+        zones,  # noqa: F401 - adds the zones' pages to `admin`
+    )
     from permit_service.web.admin import bp as staff_bp
     from permit_service.web.views import bp as residents_bp
 

@@ -40,6 +40,7 @@ from permit_service.i18n import translate
 from permit_service.models import Permit, utcnow
 from permit_service.services import permits as service
 from permit_service.services import queries, sessions
+from permit_service.services import zones as zone_service
 from permit_service.services.users import authenticate
 from permit_service.web import helpers, words
 from permit_service.web.forms import ApproveForm, DecisionForm, LoginForm, RevokeForm
@@ -127,9 +128,22 @@ def queue() -> ResponseReturnValue:
     search = "".join(ch for ch in request.args.get("q", "") if ch.isprintable()).strip()
     search = search[:SEARCH_MAX]
     page_no = min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
-    page = queries.review_queue(
-        status=status, search=search or None, page=page_no, page_size=PAGE_SIZE
-    )
+    zones = zone_service.list_zones()
+    # An unknown zone in the query string filters nothing rather than failing the page.
+    zone = request.args.get("zone", "").strip().upper()
+    names = {view.zone.code: view.zone.name for view in zones}
+    zone = zone if zone in names else ""
+    if zone:  # one zone's permits; the tabs count what the filter shows
+        found = queries.list_permits(
+            status=status, search=search or None, zone=zone, page=page_no, page_size=PAGE_SIZE
+        )
+        counts = {s: queries.count_permits(s, zone=zone) for s in PermitStatus}
+        page = queries.QueuePage(items=found.items, total=found.total, counts=counts)
+    else:
+        page = queries.review_queue(
+            status=status, search=search or None, page=page_no, page_size=PAGE_SIZE
+        )
+    counts = page.counts
     now = utcnow()
     first = (page_no - 1) * PAGE_SIZE + 1
     return render_template(
@@ -143,7 +157,17 @@ def queue() -> ResponseReturnValue:
         tab=tab,
         tab_labels=words.TAB_LABELS,
         search=search,
-        counts={"all": sum(page.counts.values()), **{s.value: n for s, n in page.counts.items()}},
+        zone=zone,
+        zones=zones,
+        zone_name=names.get(zone),
+        zone_names=names,
+        zone_fees={view.zone.code: view.zone.monthly_fee for view in zones},
+        places={
+            p.id: queries.waitlist_position(p)
+            for p in page.items
+            if queries.status_of(p, now) is PermitStatus.WAITLISTED
+        },
+        counts={"all": sum(counts.values()), **{s.value: n for s, n in counts.items()}},
         now=now,
         here=request.full_path.rstrip("?"),
     )
@@ -160,6 +184,8 @@ def permit_detail(permit_id: str) -> ResponseReturnValue:
     return render_template(
         "web/permit.html",
         permit=permit,
+        zone=zone_service.get_zone(permit.zone),
+        place=queries.waitlist_position(permit) if status is PermitStatus.WAITLISTED else None,
         status=status,
         ending=words.ending(events),
         renewal=renewal_of(permit, status, now),
@@ -279,6 +305,22 @@ def _done_message(permit: Permit, action: Action, before: PermitStatus) -> str:
             until=localtime.long_time(permit.valid_until),
         )
     if action is Action.APPROVE:
+        if permit.status == PermitStatus.WAITLISTED.value and before is PermitStatus.WAITLISTED:
+            return _(
+                "%(plate)s (%(name)s) is already on the waiting list; nothing changed.",
+                plate=plate,
+                name=name,
+            )
+        if permit.status == PermitStatus.WAITLISTED.value:
+            place = queries.waitlist_position(permit)
+            return _(
+                "Approved %(plate)s (%(name)s), but zone %(zone)s is full: it is number "
+                "%(place)s in the waiting list and gets a place by itself when one frees.",
+                plate=plate,
+                name=name,
+                zone=zone_service.get_zone(permit.zone).name,
+                place=place or "?",
+            )
         if before is PermitStatus.APPROVED:
             return _(
                 "%(plate)s (%(name)s) was already approved; nothing changed.",
@@ -294,6 +336,8 @@ def _done_message(permit: Permit, action: Action, before: PermitStatus) -> str:
         )
     if before is PermitStatus.PENDING:
         return _("Refused %(plate)s (%(name)s).", plate=plate, name=name)
+    if before is PermitStatus.WAITLISTED:
+        return _("Revoked %(plate)s (%(name)s): it left the waiting list.", plate=plate, name=name)
     return _("Revoked %(plate)s (%(name)s).", plate=plate, name=name)
 
 

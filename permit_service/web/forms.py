@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, Field, HiddenField, PasswordField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    Field,
+    HiddenField,
+    PasswordField,
+    SelectField,
+    StringField,
+)
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from permit_service.domain import (
@@ -65,6 +75,10 @@ class PermitApplicationForm(FlaskForm):
         ],
         render_kw={"autocomplete": "street-address"},
     )
+    # The choices (the open zones) are the view's: it shows the select only when several zones
+    # are open. Whether a zone exists and is open is the service's rule (its message shows on
+    # this field), so the form does not refuse a choice it did not offer.
+    zone = SelectField(_l("Zone"), choices=[], validate_choice=False)
     email = EmailField(
         _l("E-mail address (optional)"),
         validators=[Optional(), domain_rule(normalize_email)],
@@ -117,3 +131,75 @@ class RevokeForm(DecisionForm):
 
 class ResidentActionForm(FlaskForm):
     """Cancel or renew from the receipt: no fields but the CSRF token."""
+
+
+class MoneyField(StringField):
+    """An amount of money with at most 2 decimals: '12.50', '12,50' (German) or '12'."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        """Keep the text as typed (to show it again on an error); parse it into `amount`."""
+        super().process_formdata(valuelist)
+        self.amount: Decimal | None = None
+        text = (self.data or "").strip().replace("\u00a0", "").replace(" ", "")
+        if text.count(",") == 1 and "." not in text:
+            text = text.replace(",", ".")
+        if not text:
+            return
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            raise ValueError(_l("Enter the monthly fee as an amount, for example 12.50.")) from None
+        if not amount.is_finite() or amount < 0 or amount.as_tuple().exponent < -2:  # type: ignore[operator]
+            raise ValueError(
+                _l("Enter the monthly fee as an amount of 0 or more with at most 2 decimals.")
+            )
+        if amount >= Decimal("100000000"):
+            raise ValueError(_l("Enter a monthly fee below 100,000,000."))
+        self.amount = amount
+
+
+class QuotaField(StringField):
+    """A whole number of 0 or more, or empty (no quota: unlimited)."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        """Keep the text as typed; parse it into `number` (None when empty)."""
+        super().process_formdata(valuelist)
+        self.number: int | None = None
+        text = (self.data or "").strip()
+        if not text:
+            return
+        if not (text.isascii() and text.isdigit()) or len(text) > 9:
+            raise ValueError(
+                _l("Enter the quota as a whole number of 0 or more, or leave it empty.")
+            )
+        self.number = int(text)
+
+
+class ZoneForm(FlaskForm):
+    """Create or edit a zone: code (on creation only), name, quota, monthly fee, open."""
+
+    code = StringField(
+        _l("Code"),
+        validators=[
+            InputRequired(_l("Enter the zone's code.")),
+            Length(max=10, message=_l("Use at most 10 letters and digits.")),
+            single_line,
+        ],
+        render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
+    )
+    name = StringField(
+        _l("Name"),
+        validators=[
+            InputRequired(_l("Enter the zone's name.")),
+            Length(max=120, message=_l("Use at most 120 characters.")),
+            single_line,
+        ],
+        render_kw={"autocomplete": "off"},
+    )
+    quota = QuotaField(_l("Quota (optional)"), render_kw={"inputmode": "numeric"})
+    monthly_fee = MoneyField(
+        _l("Monthly fee"),
+        validators=[InputRequired(_l("Enter the monthly fee (0 for a free permit)."))],
+        render_kw={"inputmode": "decimal", "autocomplete": "off"},
+    )
+    open = BooleanField(_l("Open for applications"), default=True)

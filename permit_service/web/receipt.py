@@ -24,6 +24,7 @@ from permit_service.domain import (
 from permit_service.models import Permit, utcnow
 from permit_service.services import permits as service
 from permit_service.services import queries
+from permit_service.services import zones as zone_service
 from permit_service.web import qr, words
 from permit_service.web.forms import ResidentActionForm
 from permit_service.web.views import bp, permit_or_404
@@ -68,9 +69,12 @@ def _receipt(permit: Permit, problem: str | None = None, code: int = 200) -> Res
         # A resident's own cancellation carries the service's fixed reason, not the office's.
         if ending in {"refused", "revoked"} and revocations:
             reason = revocations[-1].reason
+    place = queries.waitlist_position(permit) if status is PermitStatus.WAITLISTED else None
     return render_template(
         "web/receipt.html",
         permit=permit,
+        zone=zone_service.get_zone(permit.zone),
+        place=place,
         status=status,
         ending=ending,
         reason=reason,
@@ -100,7 +104,11 @@ def confirm_cancel(permit_id: str) -> ResponseReturnValue:
         flash(_ended_message(permit, status), "info")
         return redirect(url_for("web.application", permit_id=permit.id), 303)
     return render_template(
-        "web/cancel.html", permit=permit, status=status, form=ResidentActionForm()
+        "web/cancel.html",
+        permit=permit,
+        status=status,
+        zone=zone_service.get_zone(permit.zone),
+        form=ResidentActionForm(),
     )
 
 
@@ -119,6 +127,8 @@ def cancel(permit_id: str) -> ResponseReturnValue:
         flash(_ended_message(done.permit, done.after), "info")
     elif done.before is PermitStatus.PENDING:
         flash(_("You withdrew your application. Nobody will decide on it now."), "success")
+    elif done.before is PermitStatus.WAITLISTED:
+        flash(_("You left the waiting list. Your place goes to the next in line."), "success")
     else:
         flash(
             _(

@@ -28,6 +28,7 @@ from permit_service.i18n import LANGUAGE_COOKIE, LANGUAGE_COOKIE_MAX_AGE, LANGUA
 from permit_service.models import Permit
 from permit_service.services import permits as service
 from permit_service.services import queries
+from permit_service.services import zones as zone_service
 from permit_service.web import helpers, words
 from permit_service.web.forms import PermitApplicationForm
 
@@ -51,6 +52,8 @@ def _template_helpers() -> dict[str, object]:
         "relative_time": localtime.relative_time,
         "city_zone_name": lambda: current_app.config.get("CITY_TIMEZONE") or "UTC",
         "validity_days": lambda: current_app.config["PERMIT_VALIDITY_DAYS"],
+        "money": words.money,
+        "currency": words.currency,
     }
 
 
@@ -72,7 +75,11 @@ def permit_or_404(permit_id: str) -> Permit:
 @limiter.limit(apply_limit, methods=["POST"])
 def index() -> ResponseReturnValue:
     """The service explained, and the application form (Post/Redirect/Get on success)."""
+    zones = [view for view in zone_service.list_zones() if view.zone.open]
     form = PermitApplicationForm()
+    form.zone.choices = [("", _("Choose a zone"))] + [
+        (v.zone.code, words.zone_choice(v.zone.name, v.zone.monthly_fee)) for v in zones
+    ]
     code = 200
     if form.validate_on_submit():
         try:
@@ -81,13 +88,14 @@ def index() -> ResponseReturnValue:
                 license_plate=form.license_plate.data,
                 address=form.address.data,
                 email=form.email.data or None,
+                zone=form.zone.data or None,
             ).permit
         except OpenPermitExists as exc:
             form.license_plate.errors.append(
                 _(
-                    "Licence plate %(plate)s already has an open (pending or approved) permit. "
-                    "Check the receipt of that application instead. If it expires, is refused "
-                    "or is revoked, you can apply again.",
+                    "Licence plate %(plate)s already has an open (pending, approved or "
+                    "waitlisted) permit. Check the receipt of that application instead. If it "
+                    "expires, is refused or is revoked, you can apply again.",
                     plate=exc.plate,
                 )
             )
@@ -97,7 +105,9 @@ def index() -> ResponseReturnValue:
             code = 409
         except ValidationFailed as exc:
             for field, messages in exc.errors.items():
-                getattr(form, field).errors.extend(translate(m) for m in messages)
+                # Errors of the zone (or of nothing the form has) show on the zone field.
+                target = form._fields.get(field, form.zone)
+                target.errors.extend(translate(m) for m in messages)
             code = 422
         else:
             flash(_("Your application was received. Keep this page's address: it is your receipt."))
@@ -106,7 +116,14 @@ def index() -> ResponseReturnValue:
         code = 422
     ttl = localtime.duration_words(current_app.config["PENDING_TTL_SECONDS"])
     return render_template(
-        "web/index.html", form=form, ttl=ttl, contact=current_app.config.get("CONTACT_EMAIL")
+        "web/index.html",
+        form=form,
+        ttl=ttl,
+        contact=current_app.config.get("CONTACT_EMAIL"),
+        zones=zones,
+        # One open zone: applications go there and the form asks nothing. A zone the form sent
+        # that the service refused (closed meanwhile) is shown with its message, to choose again.
+        choose_zone=len(zones) > 1 or bool(form.zone.errors),
     ), code
 
 

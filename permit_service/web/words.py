@@ -12,18 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
-from flask_babel import gettext, lazy_gettext
+from flask import current_app
+from flask_babel import format_currency, gettext, lazy_gettext
 
 from permit_service import localtime
 from permit_service.domain import PermitStatus
 from permit_service.services import permits as service
 from permit_service.services.lifecycle import TIME_EVENT_REASONS
+from permit_service.services.zones import PLACE_REASON
 
 STATUS_WORDS = {
     PermitStatus.PENDING: lazy_gettext("Waiting for a decision"),
     PermitStatus.APPROVED: lazy_gettext("Approved"),
+    PermitStatus.WAITLISTED: lazy_gettext("On the waiting list"),
     PermitStatus.REVOKED: lazy_gettext("Revoked"),
     PermitStatus.EXPIRED: lazy_gettext("Expired"),
 }
@@ -33,11 +37,13 @@ ENDINGS = {
     "revoked": lazy_gettext("Revoked"),
     "withdrawn": lazy_gettext("Withdrawn"),
     "cancelled": lazy_gettext("Cancelled"),
+    "left": lazy_gettext("Left the waiting list"),
 }
 
 # The queue's tabs: what the rows of each are called in "Showing 1-20 of 23 ...".
 TAB_LABELS = {
     "pending": lazy_gettext("Waiting for a decision"),
+    "waitlisted": lazy_gettext("Waiting list"),
     "approved": lazy_gettext("Approved"),
     "revoked": lazy_gettext("Refused or revoked"),
     "expired": lazy_gettext("Expired"),
@@ -50,6 +56,8 @@ def ending_of(event: Any) -> str | None:
     if event.to_status != PermitStatus.REVOKED.value or event.from_status == event.to_status:
         return None
     by_resident = event.actor == service.APPLICANT_ACTOR
+    if event.from_status == PermitStatus.WAITLISTED.value and by_resident:
+        return "left"
     if event.from_status == PermitStatus.PENDING.value:
         return "withdrawn" if by_resident else "refused"
     return "cancelled" if by_resident else "revoked"
@@ -95,6 +103,7 @@ _SERVICE_REASONS = {
     service.CANCEL_REASON: lazy_gettext("cancelled by the resident"),
     TIME_EVENT_REASONS[PermitStatus.PENDING]: lazy_gettext("not approved before the deadline"),
     TIME_EVENT_REASONS[PermitStatus.APPROVED]: lazy_gettext("validity ended"),
+    PLACE_REASON: lazy_gettext("a place in the zone became free"),
 }
 
 
@@ -112,10 +121,13 @@ def reason_words(reason: str | None) -> str | None:
     return reason
 
 
-def actor_words(actor: str) -> str:
-    """Who made a change: an officer's e-mail address, 'the resident' or 'automatic expiry'."""
+def actor_words(actor: str, to_status: str | None = None) -> str:
+    """Who made a change: an officer's e-mail address, 'the resident', 'automatic expiry', or
+    the waiting list (a place given by the service when one freed)."""
     if actor == service.APPLICANT_ACTOR:
         return gettext("the resident")
+    if actor == service.SYSTEM_ACTOR and to_status == PermitStatus.APPROVED.value:
+        return gettext("the waiting list (automatic)")
     if actor == service.SYSTEM_ACTOR:
         return gettext("automatic expiry")
     return actor
@@ -128,6 +140,7 @@ def summary_words(tab: str, first: int, last: int, total: int) -> str:
     if not total:
         return {
             "pending": gettext("No applications are waiting for a decision."),
+            "waitlisted": gettext("Nobody is on a waiting list."),
             "approved": gettext("No approved permits."),
             "revoked": gettext("No refused or revoked permits."),
             "expired": gettext("No expired applications."),
@@ -137,6 +150,13 @@ def summary_words(tab: str, first: int, last: int, total: int) -> str:
         return ngettext(
             "Showing %(first)d–%(last)d of %(num)d application waiting for a decision.",
             "Showing %(first)d–%(last)d of %(num)d applications waiting for a decision.",
+            total,
+            **values,
+        )
+    if tab == "waitlisted":
+        return ngettext(
+            "Showing %(first)d–%(last)d of %(num)d permit on a waiting list.",
+            "Showing %(first)d–%(last)d of %(num)d permits on a waiting list.",
             total,
             **values,
         )
@@ -167,3 +187,22 @@ def summary_words(tab: str, first: int, last: int, total: int) -> str:
         total,
         **values,
     )
+
+
+def currency() -> str:
+    """The ISO 4217 code of the fees (CURRENCY, default EUR)."""
+    return str(current_app.config.get("CURRENCY") or "EUR")
+
+
+def money(amount: Decimal | int | None) -> str:
+    """An amount in the fees' currency, for the page's language: '€120.00', '120,00 €'."""
+    if amount is None:
+        return "—"
+    return format_currency(Decimal(amount), currency())
+
+
+def zone_choice(name: str, monthly_fee: Decimal) -> str:
+    """A zone in the apply form's select: 'North (€10.00 a month)', 'Whole city (free)'."""
+    if not monthly_fee:
+        return gettext("%(zone)s (free)", zone=name)
+    return gettext("%(zone)s (%(fee)s a month)", zone=name, fee=money(monthly_fee))

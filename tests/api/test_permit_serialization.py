@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from marshmallow import Schema
 
@@ -26,6 +27,9 @@ def _permit(**overrides: object) -> Permit:
         "reference": "P-7K3M-Q9",
         "valid_from": None,
         "valid_until": None,
+        "zone": "CITY",
+        "waitlisted_at": None,
+        "fee": None,
     }
     values.update(overrides)
     return Permit(**values)
@@ -40,7 +44,9 @@ CASES = [
         expires_at=None,
         valid_from=utcnow(),
         valid_until=utcnow() + timedelta(days=1),
+        fee=Decimal("12.5"),
     ),
+    _permit(status="waitlisted", expires_at=None, waitlisted_at=utcnow()),
     _permit(status="revoked", expires_at=None),
     _permit(status="expired"),
     _permit(  # validity ended, unswept: reads as expired
@@ -52,21 +58,27 @@ CASES = [
 ]
 
 
-def test_fast_dump_equals_marshmallow_dump_for_one_and_many():
+def test_fast_dump_equals_marshmallow_dump_for_one_and_many(app):
     schema, many = PermitSchema(), PermitSchema(many=True)
-    for permit in CASES:
-        assert schema.dump(permit) == Schema.dump(schema, permit)
-    assert many.dump(CASES) == Schema.dump(many, CASES)
-    assert [p["status"] for p in many.dump(CASES)] == [
+    with app.app_context():
+        for permit in CASES:
+            assert schema.dump(permit) == Schema.dump(schema, permit)
+        dumped = many.dump(CASES)
+        assert dumped == Schema.dump(many, CASES)
+    assert [(p["fee"], p["currency"]) for p in dumped[3:5]] == [("12.50", "EUR"), (None, "EUR")]
+    assert [p["waitlist_position"] for p in dumped] == [None] * 4 + [1] + [None] * 3
+    assert [p["status"] for p in dumped] == [
         "pending",
         "pending",
         "expired",
         "approved",
+        "waitlisted",
         "revoked",
         "expired",
         "expired",
     ]
 
 
-def test_fast_dump_lists_exactly_the_documented_fields():
-    assert set(PermitSchema().dump(CASES[0])) == set(PermitSchema().fields)
+def test_fast_dump_lists_exactly_the_documented_fields(app):
+    with app.app_context():
+        assert set(PermitSchema().dump(CASES[0])) == set(PermitSchema().fields)

@@ -28,6 +28,10 @@ FIELDS = {
     "reference",
     "valid_from",
     "valid_until",
+    "zone",
+    "waitlist_position",
+    "fee",
+    "currency",
 }
 
 

@@ -66,7 +66,7 @@ def test_resident_applies_and_sees_the_receipt(page: Page, live: LiveServer, sho
     page.get_by_label("Address in the permit zone").fill("12 Rose Street, Springfield")
     page.get_by_role("button", name="Apply for a permit").click()
     expect(page.locator("#license_plate-error")).to_contain_text(
-        "Licence plate KL4821 already has an open (pending or approved) permit."
+        "Licence plate KL4821 already has an open (pending, approved or waitlisted) permit."
     )
     assert console_errors == []
 

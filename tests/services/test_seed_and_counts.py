@@ -13,9 +13,10 @@ from permit_service.services import queries, seeding
 from tests import factories
 from tests.conftest import apply
 
-PENDING, APPROVED, REVOKED, EXPIRED = (
+PENDING, APPROVED, WAITLISTED, REVOKED, EXPIRED = (
     PermitStatus.PENDING,
     PermitStatus.APPROVED,
+    PermitStatus.WAITLISTED,
     PermitStatus.REVOKED,
     PermitStatus.EXPIRED,
 )
@@ -42,7 +43,7 @@ def test_seed_inserts_the_mix_with_unique_plates_and_events(app):
         assert seeding.seed_permits(200, batch_size=80, on_batch=progress.append) == 200
         assert progress == [80, 80, 40]
         counts = queries.count_by_status()
-        assert counts == {PENDING: 20, APPROVED: 120, REVOKED: 20, EXPIRED: 40}
+        assert counts == {PENDING: 20, APPROVED: 120, WAITLISTED: 0, REVOKED: 20, EXPIRED: 40}
         assert counts == {s: n for s, n in _truth().items() if s}
         plates = db.session.scalars(sa.select(Permit.plate_key)).all()
         assert len(set(plates)) == 200
@@ -80,12 +81,16 @@ def test_list_totals_stay_exact_through_every_change(app_factory):
         # Two pending permits past their deadline: expired at once, before any sweep.
         for i in range(2):
             factories.make_permit(plate=f"TOT-D{i}", due=True)
-        assert _totals() == _truth() == {None: 6, PENDING: 4, APPROVED: 0, REVOKED: 0, EXPIRED: 2}
+        assert (
+            _totals()
+            == _truth()
+            == {None: 6, PENDING: 4, APPROVED: 0, WAITLISTED: 0, REVOKED: 0, EXPIRED: 2}
+        )
         service.approve_permit(ids[0], actor="a@example.org")
         service.approve_permit(ids[1], actor="a@example.org")
         service.revoke_permit(ids[1], actor="a@example.org")
         service.revoke_permit(ids[2], actor="a@example.org")
-        expected = {None: 6, PENDING: 1, APPROVED: 1, REVOKED: 2, EXPIRED: 2}
+        expected = {None: 6, PENDING: 1, APPROVED: 1, WAITLISTED: 0, REVOKED: 2, EXPIRED: 2}
         assert _totals() == _truth() == expected
         assert queries.count_by_status() == {k: v for k, v in expected.items() if k}
         assert service.expire_due_permits() == 2

@@ -108,7 +108,8 @@ def test_queue_shows_pending_first_with_counts_and_deadlines(app, admin_client):
     assert response.status_code == 200
     assert title(response) == "Review queue: waiting for a decision · City parking permits"
     page = text(response)
-    assert "Waiting for a decision 2 Approved 1 Refused or revoked 0 Expired 0 All 3" in page
+    tabs = "Waiting for a decision 2 Waiting list 0 Approved 1 Refused or revoked 0 Expired 0 All 3"
+    assert tabs in page
     assert "Showing 1–2 of 2 applications waiting for a decision. Newest first." in page
     assert page.index("BBB-222") < page.index("AAA-111")  # newest first
     assert "CCC-333" not in page

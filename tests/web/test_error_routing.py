@@ -40,7 +40,14 @@ def test_unknown_url_elsewhere_follows_accept(client):
 
 
 def test_api_paths_come_from_the_registered_api_blueprints(app):
-    assert api_prefixes(app) == ("/auth", "/healthz", "/openapi.json", "/permits", "/readyz")
+    assert api_prefixes(app) == (
+        "/auth",
+        "/healthz",
+        "/openapi.json",
+        "/permits",
+        "/readyz",
+        "/zones",
+    )
     regex = api_routes_regex(api_prefixes(app))
     assert "/permits" in regex and "/admin" not in regex
 

@@ -98,7 +98,7 @@ def test_duplicate_plate_explains_itself_with_409(client):
     )
     assert response.status_code == 409
     page = text(response)
-    assert "Licence plate ABC 123 already has an open (pending or approved) permit." in page
+    assert "Licence plate ABC 123 already has an open (pending, approved or waitlisted) " in page
     assert "If it expires, is refused or is revoked, you can apply again." in page
     assert 'value="Someone Else"' in response.get_data(as_text=True)
 
