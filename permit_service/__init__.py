@@ -20,6 +20,7 @@ from permit_service.config import (
     instance_path_from_env,
     load_config,
 )
+from permit_service.dispatch import init_dispatch
 from permit_service.domain import N_
 from permit_service.errors import is_api_path, record_api_blueprints, register_errorhandlers
 from permit_service.hardening import allow_swagger_ui, init_cors, init_hardening
@@ -88,6 +89,7 @@ def register_extensions(app: Flask) -> None:
         app.before_request(lambda: _init_celery(app) if "celery" not in app.extensions else None)
     else:
         _init_celery(app)
+    init_dispatch()  # notifications go to Celery after each commit, never holding it up
     init_hardening(app)  # security headers, CORS when configured, trusted proxies
     with app.app_context():
         if ext.db.engine.dialect.name == "sqlite":

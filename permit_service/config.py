@@ -67,6 +67,71 @@ def _currency(env: Mapping[str, str]) -> str:
     return value
 
 
+_DURATION_RE = re.compile(r"^(\d+)([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_reminders(value: str | None) -> list[int]:
+    """REMINDERS_BEFORE (`30d,7d,1d`; units s, m, h, d; empty: none) as seconds, longest first."""
+    raw = "30d,7d,1d" if value is None else value
+    offsets: set[int] = set()
+    for part in raw.split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        match = _DURATION_RE.fullmatch(part)
+        if match is None or int(match.group(1)) == 0:
+            raise ConfigError(
+                f"REMINDERS_BEFORE must list durations such as 30d,7d,1d (units s, m, h, d), "
+                f"got {raw!r}"
+            )
+        offsets.add(int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    return sorted(offsets, reverse=True)
+
+
+def _base_url(env: Mapping[str, str]) -> str:
+    """PUBLIC_BASE_URL: where residents reach the service (links in e-mails), no trailing slash."""
+    url = (env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000").strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(
+            "PUBLIC_BASE_URL must be an http(s) URL such as https://permits.example.org, "
+            f"got {url!r}"
+        )
+    return url
+
+
+def mail_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The MAIL_* settings (SPEC.md section 6); MAIL_SERVER unset: .eml files in instance/mail/."""
+    base = _base_url(env)
+    host = urlsplit(base).hostname or "localhost"
+    if host.replace(".", "").isdigit() or "." not in host:
+        host = "localhost"  # an address is no mail domain
+    return {
+        "PUBLIC_BASE_URL": base,
+        "MAIL_SERVER": (env.get("MAIL_SERVER") or "").strip() or None,
+        "MAIL_PORT": _int(env, "MAIL_PORT", 587),
+        "MAIL_USE_TLS": _bool(env.get("MAIL_USE_TLS"), False),
+        "MAIL_USE_SSL": _bool(env.get("MAIL_USE_SSL"), False),
+        "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
+        "MAIL_DEFAULT_SENDER": (env.get("MAIL_DEFAULT_SENDER") or "").strip()
+        or f"Parking permits <permits@{host}>",
+        "MAIL_MAX_ATTEMPTS": _int(env, "MAIL_MAX_ATTEMPTS", 8),
+        # Seconds an SMTP conversation may take before the attempt counts as failed.
+        "MAIL_TIMEOUT": _int(env, "MAIL_TIMEOUT", 10),
+        # The first retry's delay; each next one doubles it (at most MAIL_RETRY_MAX_SECONDS).
+        "MAIL_RETRY_SECONDS": _int(env, "MAIL_RETRY_SECONDS", 30),
+        "MAIL_RETRY_MAX_SECONDS": _int(env, "MAIL_RETRY_MAX_SECONDS", 3600),
+        # A queued message whose send was due this long ago has lost its task: the sweep queues
+        # it again (broker down when it was written, a worker killed mid-send).
+        "MAIL_REQUEUE_SECONDS": _int(env, "MAIL_REQUEUE_SECONDS", 120),
+        # Seconds a web process may spend handing a send task to the broker (in the background).
+        "MAIL_PUBLISH_TIMEOUT": _int(env, "MAIL_PUBLISH_TIMEOUT", 2),
+        "REMINDERS_BEFORE": parse_reminders(env.get("REMINDERS_BEFORE")),
+    }
+
+
 def default_web_concurrency() -> int:
     """gunicorn workers when WEB_CONCURRENCY is unset: 2 x usable CPUs + 1, at most 16."""
     # sched_getaffinity honours a container's cpuset; cpu_count would report the whole host.
@@ -291,6 +356,7 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
             },
         },
         "CELERY": celery,
+        **mail_settings(env),
     }
 
 

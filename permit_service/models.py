@@ -110,6 +110,8 @@ class Permit(db.Model):
     zone: Mapped[str] = mapped_column(sa.String(10), sa.ForeignKey("zones.code"))
     waitlisted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     fee: Mapped[Decimal | None] = mapped_column(sa.Numeric(10, 2))
+    # The language the resident applied in ("en", "de"): their e-mails speak it (migration 0009).
+    language: Mapped[str] = mapped_column(sa.String(8), default="en", server_default="en")
 
     __table_args__ = (
         sa.CheckConstraint(f"status IN ({_STATUSES})", name="status_valid"),
@@ -190,6 +192,60 @@ class PermitEvent(db.Model):
     actor: Mapped[str] = mapped_column(sa.String(254))
     reason: Mapped[str | None] = mapped_column(sa.String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Notification(db.Model):
+    """One message to a permit's resident: the outbox row, written with the change it tells of.
+
+    services.notifications writes and sends them. `next_attempt_at` is when a send may be tried
+    next: the backoff after a failure, or the lease of a send in progress (a worker that dies
+    mid-send leaves it to run out, then the sweep queues the message again). The message is
+    composed when sent, from the permit and the values kept here (`reason`, `place`,
+    `period_end`, `offset_seconds`), in the permit's language.
+    """
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    permit_id: Mapped[str] = mapped_column(
+        sa.String(36), sa.ForeignKey("permits.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(sa.String(24))
+    status: Mapped[str] = mapped_column(sa.String(8), default="queued")
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reason: Mapped[str | None] = mapped_column(sa.String(500))
+    place: Mapped[int | None] = mapped_column(sa.Integer)
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    offset_seconds: Mapped[int | None] = mapped_column(sa.Integer)
+
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('queued', 'sent', 'failed')", name="status_valid"),
+        sa.Index("ix_notifications_permit_id_id", "permit_id", "id"),
+        # What is waiting to be sent, soonest first (the sweep's look for lost tasks).
+        sa.Index(
+            "ix_notifications_queued",
+            "next_attempt_at",
+            "id",
+            sqlite_where=sa.text("status = 'queued'"),
+            postgresql_where=sa.text("status = 'queued'"),
+        ),
+        # A reminder once per offset and validity period, whatever runs concurrently.
+        sa.Index(
+            "uq_notifications_reminder",
+            "permit_id",
+            "offset_seconds",
+            "period_end",
+            unique=True,
+            sqlite_where=sa.text("kind = 'validity_ending'"),
+            postgresql_where=sa.text("kind = 'validity_ending'"),
+        ),
+    )
 
 
 class User(UserMixin, db.Model):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery import Task, shared_task
 from flask import current_app
 
 from permit_service.db_bounds import background
+from permit_service.services import notifications
 from permit_service.services.permits import expire_due_permits
 
 
@@ -16,3 +17,19 @@ def expire_pending() -> int:
     # server drops its locks soon after a worker dies mid-sweep (client_connection_check_interval).
     with background(current_app.config["SWEEP_STATEMENT_TIMEOUT"]):
         return expire_due_permits()
+
+
+@shared_task(name="notifications.send", bind=True, ignore_result=True, max_retries=None)
+def send(self: Task, notification_id: int) -> str | None:
+    """Send one notification; a failed attempt retries itself after its backoff."""
+    attempt = notifications.send_notification(notification_id)
+    if attempt.retry_in is not None:
+        # If this retry is lost (broker down, worker gone), the sweep's delivery picks it up.
+        raise self.retry(countdown=attempt.retry_in)
+    return attempt.status.value if attempt.status is not None else None
+
+
+@shared_task(name="notifications.deliver", ignore_result=True)
+def deliver() -> int:
+    """Send every queued notification whose time has come (the sweep asks for this)."""
+    return notifications.deliver_due()

@@ -35,6 +35,7 @@ from permit_service.domain import (
 )
 from permit_service.extensions import db
 from permit_service.models import Permit, PermitCount, PermitEvent
+from permit_service.services.notifications import TIME_EVENT_KINDS, outbox_insert
 
 SYSTEM_ACTOR = "system"
 APPLICANT_ACTOR = ACTOR_APPLICANT
@@ -197,17 +198,20 @@ def _move_due(
     where = [due(status, now), narrow]
     columns, literals = _event_columns(status, target, now)
     move = sa.update(Permit.__table__).values(status=target.value, updated_at=now)
+    kind = TIME_EVENT_KINDS[status]
     if _dialect() == "postgresql":
-        # One statement: the UPDATE's RETURNING feeds the INSERT, so only rows this statement
-        # really changed get an event, even when a sweep or an approve runs concurrently (the
-        # UPDATE waits for a row another transaction holds, then re-checks it).
-        moved = move.where(*where).returning(P.id).cte("moved")
-        insert = sa.insert(E).from_select(columns, sa.select(moved.c.id, *literals))
+        # One statement: the UPDATE's RETURNING feeds the INSERTs, so only rows this statement
+        # really changed get an event and a notification, even when a sweep or an approve runs
+        # concurrently (the UPDATE waits for a row another transaction holds, then re-checks it).
+        moved = move.where(*where).returning(P.id, P.email, P.valid_until).cte("moved")
+        told = outbox_insert(kind, moved, now).cte("told")
+        insert = sa.insert(E).from_select(columns, sa.select(moved.c.id, *literals)).add_cte(told)
         # SQLAlchemy only keeps an UPDATE's or DELETE's rowcount unless asked: ask for the INSERT.
         return db.session.execute(insert.execution_options(preserve_rowcount=True)).rowcount
     # SQLite: the first write takes the database's single write lock, so no other writer can
-    # change these rows between the two statements of this transaction.
+    # change these rows between the statements of this transaction.
     db.session.execute(sa.insert(E).from_select(columns, sa.select(P.id, *literals).where(*where)))
+    db.session.execute(outbox_insert(kind, Permit.__table__, now, *where))
     return db.session.execute(move.where(*where)).rowcount
 
 
@@ -256,6 +260,7 @@ def move_due_batch(
         # otherwise the INSERT takes it), so both statements see the same rows. Moved rows
         # leave the partial index: the next batch starts at the front again, no key needed.
         seen = db.session.execute(_sqlite_events(status, target), params).rowcount
+        db.session.execute(_sqlite_outbox(status), params)
         moved = db.session.execute(_sqlite_move(status, target), params).rowcount
         assert moved == seen, "the batch's rows changed under the write lock"
     if moved:
@@ -319,11 +324,13 @@ def _pg_batch(status: PermitStatus, target: PermitStatus) -> sa.Select[Any]:
         sa.update(Permit.__table__)
         .where(P.id == batch.c.id, due(status))
         .values(status=target.value, updated_at=NOW)
-        .returning(P.id)
+        .returning(P.id, P.email, P.valid_until)
         .cte("moved")
     )
     columns, literals = _event_columns(status, target, NOW)
     recorded = sa.insert(E).from_select(columns, sa.select(moved.c.id, *literals)).cte("recorded")
+    # The residents' notifications of the batch, in its statement (the outbox).
+    told = outbox_insert(TIME_EVENT_KINDS[status], moved, NOW).cte("told")
     last_at = sa.select(sa.func.max(batch.c.deadline)).scalar_subquery()
     last_id = (
         sa.select(sa.func.max(batch.c.id)).where(batch.c.deadline == last_at).scalar_subquery()
@@ -333,7 +340,7 @@ def _pg_batch(status: PermitStatus, target: PermitStatus) -> sa.Select[Any]:
         sa.select(sa.func.count()).select_from(moved).scalar_subquery(),
         last_at,
         last_id,
-    ).add_cte(recorded)
+    ).add_cte(recorded, told)
 
 
 @functools.cache
@@ -343,6 +350,14 @@ def _sqlite_events(status: PermitStatus, target: PermitStatus) -> sa.Insert:
 
 
 _ROWID = sa.literal_column("permits.rowid")
+
+
+@functools.cache
+def _sqlite_outbox(status: PermitStatus) -> sa.Insert:
+    """The batch's notifications: the very rows _sqlite_events takes (before they move)."""
+    return outbox_insert(
+        TIME_EVENT_KINDS[status], Permit.__table__, NOW, _ROWID.in_(_next_due(status, _ROWID))
+    )
 
 
 @functools.cache

@@ -40,10 +40,11 @@ from permit_service.domain import (
     validate_application,
 )
 from permit_service.extensions import db
+from permit_service.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from permit_service.localtime import city_zone, local_today
 from permit_service.models import Permit, Zone, utcnow
 from permit_service.references import new_reference
-from permit_service.services import zones
+from permit_service.services import notifications, zones
 from permit_service.services.lifecycle import (
     APPLICANT_ACTOR,
     EXPIRY_REASON,
@@ -129,11 +130,13 @@ def apply_for_permit(
     address: str,
     email: str | None = None,
     zone: str | None = None,
+    language: str = "en",
 ) -> Outcome:
     """Record a resident's application as a pending permit with a deadline of now + TTL.
 
     `zone` names an open zone; it may be left out while exactly one zone is open. Unknown,
-    closed, or missing while several are open: ValidationFailed on `zone`.
+    closed, or missing while several are open: ValidationFailed on `zone`. `language` is the
+    one the resident applied in ("en", "de"; others: English): their e-mails speak it.
     """
     errors: dict[str, list[str]] = {}
     try:
@@ -171,11 +174,13 @@ def apply_for_permit(
             "zone": zone_code,
             "waitlisted_at": None,
             "fee": None,
+            "language": language if language in LANGUAGES else DEFAULT_LANGUAGE,
         }
         try:
             # Back to back with the commit: SQLite's one write lock is held briefly.
             db.session.execute(sa.insert(Permit.__table__), values)
             record_event(values["id"], None, PermitStatus.PENDING, APPLICANT_ACTOR, None, now)
+            notifications.record_change(values["id"], None, PermitStatus.PENDING, None, None, now)
             move_counts({PermitStatus.PENDING: 1})
             db.session.commit()  # the partial unique index is the final word on "one open permit"
             break
@@ -278,9 +283,19 @@ def expire_due_permits(now: datetime | None = None) -> int:
     Then the places the expired permits freed go to their zones' waiting lists (each zone's
     count is taken again under its row lock: the batches do not say which zones they touched).
     """
-    count = sweep_due(now or utcnow())
+    now = now or utcnow()
+    count = sweep_due(now)
     if count:
         zones.fill_places()
+        db.session.commit()
+    # The outbox: reminders that are due, then a delivery of what waits to be sent (this
+    # sweep's messages, retries whose time has come, any whose task was lost). One read when
+    # there is nothing to do.
+    offsets, waiting = notifications.outbox_due(now)
+    if offsets and notifications.queue_due_reminders(now, offsets):
+        waiting = True
+    if waiting:
+        notifications.request_delivery()
         db.session.commit()
     # One line per sweep, even when nothing was due: operators see the sweep is alive.
     log.info("expired due permits", extra={"count": count})
@@ -354,6 +369,7 @@ def _transition(
                 move_counts({target: -1, placed: 1})
             target = placed
             record_event(pid, current, target, actor, change.reason or reason, at)
+            notifications.record_change(pid, current, target, action, reason, at)
             db.session.commit()
             log.info(
                 "permit %s",

@@ -38,6 +38,7 @@ from permit_service.domain import (
 from permit_service.extensions import db
 from permit_service.localtime import city_zone
 from permit_service.models import Permit, PermitCount, Zone, utcnow
+from permit_service.services import notifications
 from permit_service.services.lifecycle import (
     SYSTEM_ACTOR,
     P,
@@ -377,6 +378,7 @@ def give_places(code: str) -> int:
                 .values(valid_permits=Z.valid_permits + 1)
             )
             record_event(pid, PermitStatus.WAITLISTED, target, SYSTEM_ACTOR, PLACE_REASON, now)
+            notifications.record(pid, notifications.Kind.PLACE_GIVEN, now)
             move_counts({PermitStatus.WAITLISTED: -1, target: 1})
             given += 1
 

@@ -1,0 +1,447 @@
+"""The outbox: messages to residents, written in the transaction of the change they tell of.
+
+Every change a resident should hear of calls `record` (one permit) or builds its statement
+with `outbox_insert` (the sweep's set-based batches): nothing else writes `notifications`. Only
+permits with an e-mail address get one. After the commit, the rows a transaction wrote by id are
+handed to the dispatcher (permit_service.dispatch) to be sent by a task; set-based ones, and any
+whose task was lost, are sent by the delivery the sweep asks for (`sending_due`).
+
+Sending is `send_notification`: claim the row (a compare-and-set that also leases it for the
+length of one attempt), compose and hand it to the transport (services.mail), then record the
+outcome. Two tasks for one message cannot both send it: only one claim succeeds. A message is
+sent twice only when a worker dies between the SMTP server's acceptance and the commit of
+`sent` (the SPEC's crash window): the lease runs out and the next delivery sends it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from permit_service.domain import Action, PermitStatus
+from permit_service.extensions import db
+from permit_service.models import Notification, Permit, UTCDateTime, utcnow
+
+log = logging.getLogger(__name__)
+
+N = Notification.__table__.c
+P = Permit.__table__.c
+NOTIFICATIONS = Notification.__table__
+
+
+class Kind(StrEnum):
+    """What a message tells the resident (SPEC.md section 7)."""
+
+    RECEIVED = "received"
+    APPROVED = "approved"
+    WAITLISTED = "waitlisted"
+    PLACE_GIVEN = "place_given"
+    REFUSED = "refused"  # a pending application revoked by an officer
+    REVOKED = "revoked"  # an approved or waitlisted permit revoked by an officer
+    CANCELLED = "cancelled"  # the resident withdrew or ended it: a confirmation
+    EXPIRED = "expired"  # the application was not decided in time
+    RENEWED = "renewed"
+    VALIDITY_ENDING = "validity_ending"  # one per REMINDERS_BEFORE offset and validity period
+    VALIDITY_ENDED = "validity_ended"
+
+
+class Delivery(StrEnum):
+    """A notification's delivery state (the API's `status`)."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+# The time events of the sweep, by the status time ends.
+TIME_EVENT_KINDS = {PermitStatus.PENDING: Kind.EXPIRED, PermitStatus.APPROVED: Kind.VALIDITY_ENDED}
+
+_COLUMNS = ["permit_id", "kind", "status", "attempts", "created_at", "next_attempt_at"]
+_TYPE = UTCDateTime()
+
+
+def _at(now: Any) -> sa.ColumnElement[Any]:
+    return now if isinstance(now, sa.BindParameter) else sa.literal(now, _TYPE)
+
+
+def outbox_insert(kind: Kind, source: Any, now: Any, *where: sa.ColumnElement[bool]) -> sa.Insert:
+    """INSERT ... SELECT of `kind` notifications for the rows of `source` that have an e-mail.
+
+    `source` is the permits table or a selectable with its `id`, `email` and `valid_until`
+    columns (the sweep's RETURNING of the permits it moved); `now` a value or a bind parameter.
+    The set-based form of `record`, for the sweep's batches.
+    """
+    at = _at(now)
+    rows = sa.select(
+        source.c.id,
+        sa.literal(kind.value, N.kind.type),
+        sa.literal(Delivery.QUEUED.value, N.status.type),
+        sa.literal(0, N.attempts.type),
+        at,
+        at,
+        source.c.valid_until,
+    ).where(source.c.email.is_not(None), *where)
+    return sa.insert(NOTIFICATIONS).from_select([*_COLUMNS, "period_end"], rows)
+
+
+def record(permit_id: str, kind: Kind, at: datetime, *, reason: str | None = None) -> int | None:
+    """Write one notification of the permit in the caller's transaction; its id, or None when
+    the permit has no e-mail address. Sent by a task after the commit (permit_service.dispatch).
+    """
+    waiting = sa.literal(None, N.place.type)
+    if kind is Kind.WAITLISTED:
+        waiting = _place_in_line()
+    rows = sa.select(
+        P.id,
+        sa.literal(kind.value, N.kind.type),
+        sa.literal(Delivery.QUEUED.value, N.status.type),
+        sa.literal(0, N.attempts.type),
+        _at(at),
+        _at(at),
+        P.valid_until,
+        sa.literal(reason, N.reason.type),
+        waiting,
+    ).where(P.id == permit_id, P.email.is_not(None))
+    insert = sa.insert(NOTIFICATIONS).from_select(
+        [*_COLUMNS, "period_end", "reason", "place"], rows
+    )
+    new_id = db.session.execute(insert.returning(N.id)).scalar()
+    if new_id is not None:
+        db.session.info.setdefault(OUTBOX_KEY, []).append(int(new_id))
+    return new_id
+
+
+# Session.info key: ids written in the current transaction (permit_service.dispatch sends them
+# after the commit, and forgets them on a rollback).
+OUTBOX_KEY = "outbox_ids"
+DELIVER_KEY = "outbox_deliver"
+
+
+def _place_in_line() -> sa.ScalarSelect[int]:
+    """The permit's 1-based place in its zone's waiting line (queries.waitlist_position in SQL)."""
+    ahead = Permit.__table__.alias("ahead")
+    return (
+        sa.select(sa.func.count() + 1)
+        .select_from(ahead)
+        .where(
+            ahead.c.zone == P.zone,
+            ahead.c.status == PermitStatus.WAITLISTED.value,
+            sa.or_(
+                ahead.c.waitlisted_at < P.waitlisted_at,
+                sa.and_(ahead.c.waitlisted_at == P.waitlisted_at, ahead.c.id < P.id),
+            ),
+        )
+        .scalar_subquery()
+    )
+
+
+def kind_of_change(
+    before: PermitStatus | None, after: PermitStatus, action: Action | None
+) -> Kind | None:
+    """What to tell the resident of a change (None: nothing)."""
+    if before is None:
+        return Kind.RECEIVED
+    if action is Action.RENEW:
+        return Kind.RENEWED
+    if action is Action.CANCEL:
+        return Kind.CANCELLED
+    if after is PermitStatus.WAITLISTED:
+        return Kind.WAITLISTED
+    if after is PermitStatus.APPROVED:
+        return Kind.PLACE_GIVEN if before is PermitStatus.WAITLISTED else Kind.APPROVED
+    if after is PermitStatus.REVOKED:
+        return Kind.REFUSED if before is PermitStatus.PENDING else Kind.REVOKED
+    if after is PermitStatus.EXPIRED:
+        return TIME_EVENT_KINDS.get(before)
+    return None
+
+
+def record_change(
+    permit_id: str,
+    before: PermitStatus | None,
+    after: PermitStatus,
+    action: Action | None,
+    reason: str | None,
+    at: datetime,
+) -> int | None:
+    """Write the notification a change calls for (see kind_of_change), in the caller's
+    transaction; the reason only where the resident reads it (refused, revoked)."""
+    kind = kind_of_change(before, after, action)
+    if kind is None:
+        return None
+    told = reason if kind in {Kind.REFUSED, Kind.REVOKED} else None
+    return record(permit_id, kind, at, reason=told)
+
+
+# --- reminders ------------------------------------------------------------------------------------
+
+
+class _seconds_between(sa.sql.functions.FunctionElement[float]):  # noqa: N801 - SQL function
+    """Seconds from the first timestamp to the second (a float), per dialect."""
+
+    type = sa.Float()
+    name = "seconds_between"
+    inherit_cache = True
+
+
+@compiles(_seconds_between, "postgresql")
+def _pg_seconds(element: _seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = list(element.clauses)
+    return f"EXTRACT(EPOCH FROM ({compiler.process(end, **kw)} - {compiler.process(start, **kw)}))"
+
+
+@compiles(_seconds_between, "sqlite")
+def _sqlite_seconds(element: _seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = list(element.clauses)
+    return (
+        f"((julianday({compiler.process(end, **kw)}) - "
+        f"julianday({compiler.process(start, **kw)})) * 86400.0)"
+    )
+
+
+REMINDER_BATCH = 5000
+
+
+def outbox_due(now: datetime) -> tuple[list[int], bool]:
+    """One cheap read: the REMINDERS_BEFORE offsets with a reminder to write at `now`, and
+    whether a queued notification is waiting for a send (new, retry due, or task lost)."""
+    offsets = list(current_app.config["REMINDERS_BEFORE"])
+    checks = [sa.exists(_reminders_due(now, offset).with_only_columns(P.id)) for offset in offsets]
+    waiting = sa.exists().where(N.status == Delivery.QUEUED.value, N.next_attempt_at <= now)
+    row = db.session.execute(sa.select(*checks, waiting)).one()
+    db.session.rollback()
+    due = [offset for offset, found in zip(offsets, row[:-1], strict=True) if found]
+    return due, bool(row[-1])
+
+
+def queue_due_reminders(now: datetime, offsets: list[int] | None = None) -> int:
+    """Write the validity-ending reminders due at `now`, set-based, in committed batches.
+
+    For each REMINDERS_BEFORE offset: approved permits with an e-mail whose validity ends within
+    the offset, and whose current validity period began before the offset (approved, given a
+    place or renewed at `updated_at`, which nothing else changes while a permit is approved).
+    The partial unique index (permit, offset, end of validity) lets each exist once, whatever
+    runs concurrently: a second sweep's insert skips what the first wrote. Returns how many.
+    """
+    total = 0
+    for offset in current_app.config["REMINDERS_BEFORE"] if offsets is None else offsets:
+        while True:
+            written = db.session.execute(_reminder_statement(now, offset)).rowcount
+            db.session.commit()
+            total += max(written, 0)
+            if written < REMINDER_BATCH:
+                break
+    return total
+
+
+def _reminders_due(now: datetime, offset: int) -> sa.Select[Any]:
+    """The reminders of `offset` to write at `now`: (permit id, ..., period end, offset) rows."""
+    sent = sa.exists().where(
+        N.permit_id == P.id,
+        N.kind == Kind.VALIDITY_ENDING.value,
+        N.offset_seconds == offset,
+        N.period_end == P.valid_until,
+    )
+    at = _at(now)
+    return sa.select(
+        P.id,
+        sa.literal(Kind.VALIDITY_ENDING.value, N.kind.type),
+        sa.literal(Delivery.QUEUED.value, N.status.type),
+        sa.literal(0, N.attempts.type),
+        at,
+        at,
+        P.valid_until,
+        sa.literal(offset, N.offset_seconds.type),
+    ).where(
+        # Spelled out: the partial index of approved permits by valid_until (migration 0007).
+        P.status == sa.literal_column(f"'{PermitStatus.APPROVED.value}'", P.status.type),
+        P.valid_until > at,
+        P.valid_until <= _at(now + timedelta(seconds=offset)),
+        P.email.is_not(None),
+        _seconds_between(P.updated_at, P.valid_until) > offset,
+        ~sent,
+    )
+
+
+def _reminder_statement(now: datetime, offset: int) -> sa.Insert:
+    rows = _reminders_due(now, offset).order_by(P.valid_until, P.id).limit(REMINDER_BATCH)
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(NOTIFICATIONS)
+        .from_select([*_COLUMNS, "period_end", "offset_seconds"], rows)
+        .on_conflict_do_nothing()
+    )
+
+
+# --- sending --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one send did: `sent`, `failed` for good, or `retry_in` seconds; None: not claimed."""
+
+    status: Delivery | None
+    retry_in: float | None = None
+    error: str | None = None
+
+
+def lease_seconds() -> float:
+    """How long a claimed send may take before another delivery may try it (the crash window)."""
+    return current_app.config["MAIL_TIMEOUT"] * 3 + 5
+
+
+def backoff_seconds(attempts: int) -> float:
+    """The delay before attempt `attempts` + 1: MAIL_RETRY_SECONDS doubled per attempt, capped."""
+    config = current_app.config
+    return float(
+        min(
+            config["MAIL_RETRY_SECONDS"] * 2 ** max(attempts - 1, 0),
+            config["MAIL_RETRY_MAX_SECONDS"],
+        )
+    )
+
+
+def claim(notification_id: int, now: datetime) -> Notification | None:
+    """Claim a queued notification whose time has come (compare-and-set), counting the attempt;
+    committed. None when it is sent, failed, not due yet, or claimed by another send."""
+    claimed = db.session.execute(
+        sa.update(NOTIFICATIONS)
+        .where(
+            N.id == notification_id,
+            N.status == Delivery.QUEUED.value,
+            N.next_attempt_at <= now,
+        )
+        .values(
+            attempts=N.attempts + 1,
+            next_attempt_at=now + timedelta(seconds=lease_seconds()),
+        )
+    ).rowcount
+    db.session.commit()
+    if claimed != 1:
+        return None
+    return db.session.get(Notification, notification_id, populate_existing=True)
+
+
+def send_notification(notification_id: int) -> Attempt:
+    """Send one notification if it is queued and due: claim, compose, transport, record."""
+    from permit_service.services import mail
+
+    now = utcnow()
+    note = claim(notification_id, now)
+    if note is None:
+        return Attempt(None)
+    permit = db.session.get(Permit, note.permit_id)
+    try:
+        if permit is None or not permit.email:
+            raise mail.Undeliverable("the permit has no e-mail address any more")
+        message = mail.compose(note, permit)
+        mail.transport().send(message)
+    except mail.Undeliverable as exc:
+        return _record_failure(note, str(exc), final=True)
+    except Exception as exc:  # noqa: BLE001 - any transport failure is retried, then failed
+        return _record_failure(note, f"{type(exc).__name__}: {exc}", final=False)
+    db.session.execute(
+        sa.update(NOTIFICATIONS)
+        .where(N.id == note.id)
+        .values(status=Delivery.SENT.value, sent_at=utcnow(), last_error=None)
+    )
+    db.session.commit()
+    log.info("notification sent", extra={"notification_id": note.id, "kind": note.kind})
+    return Attempt(Delivery.SENT)
+
+
+def _record_failure(note: Notification, error: str, *, final: bool) -> Attempt:
+    db.session.rollback()
+    error = error[:500]
+    if final or note.attempts >= current_app.config["MAIL_MAX_ATTEMPTS"]:
+        values: dict[str, Any] = {"status": Delivery.FAILED.value, "last_error": error}
+        result = Attempt(Delivery.FAILED, error=error)
+    else:
+        delay = backoff_seconds(note.attempts)
+        values = {"next_attempt_at": utcnow() + timedelta(seconds=delay), "last_error": error}
+        result = Attempt(Delivery.QUEUED, retry_in=delay, error=error)
+    db.session.execute(sa.update(NOTIFICATIONS).where(N.id == note.id).values(**values))
+    db.session.commit()
+    log.warning(
+        "notification not sent",
+        extra={"notification_id": note.id, "attempts": note.attempts, "error": error},
+    )
+    return result
+
+
+DELIVERY_BATCH = 200
+
+
+def deliver_due(limit: int = 1000) -> int:
+    """Send queued notifications whose time has come, oldest first (at most `limit`); how many
+    were sent. Stops at the first transport failure: the server is down, the rest can wait."""
+    sent = 0
+    tried = 0
+    while tried < limit:
+        ids = list(
+            db.session.scalars(
+                sa.select(N.id)
+                .where(N.status == Delivery.QUEUED.value, N.next_attempt_at <= utcnow())
+                .order_by(N.next_attempt_at, N.id)
+                .limit(min(DELIVERY_BATCH, limit - tried))
+            )
+        )
+        db.session.rollback()
+        if not ids:
+            break
+        for nid in ids:
+            tried += 1
+            attempt = send_notification(nid)
+            if attempt.status is Delivery.SENT:
+                sent += 1
+            elif attempt.status is Delivery.QUEUED:
+                return sent
+    return sent
+
+
+def sending_due(now: datetime) -> bool:
+    """Whether a queued notification is waiting for a send (new, retry due, or task lost)."""
+    found = db.session.scalar(
+        sa.select(sa.exists().where(N.status == Delivery.QUEUED.value, N.next_attempt_at <= now))
+    )
+    db.session.rollback()
+    return bool(found)
+
+
+def request_delivery() -> None:
+    """Ask for a delivery of every due notification once the current transaction commits."""
+    db.session.info[DELIVER_KEY] = True
+
+
+def retry_failed() -> int:
+    """Queue every failed notification again with a fresh count of attempts; how many."""
+    count = db.session.execute(
+        sa.update(NOTIFICATIONS)
+        .where(N.status == Delivery.FAILED.value)
+        .values(status=Delivery.QUEUED.value, attempts=0, next_attempt_at=utcnow())
+    ).rowcount
+    if count:
+        request_delivery()
+    db.session.commit()
+    return count
+
+
+def list_notifications(permit_id: str) -> list[Notification]:
+    """The permit's notifications, oldest first."""
+    return list(
+        db.session.scalars(
+            sa.select(Notification)
+            .where(Notification.permit_id == permit_id)
+            .order_by(Notification.id)
+        )
+    )
