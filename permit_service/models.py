@@ -200,8 +200,9 @@ class Notification(db.Model):
     services.notifications writes and sends them. `next_attempt_at` is when a send may be tried
     next: the backoff after a failure, or the lease of a send in progress (a worker that dies
     mid-send leaves it to run out, then the sweep queues the message again). The message is
-    composed when sent, from the permit and the values kept here (`reason`, `place`,
-    `period_end`, `offset_seconds`), in the permit's language.
+    composed when sent, from the permit and the values kept here as they were at the change
+    (`reason`, `place`, `period_end`: the end of validity it speaks of, `deadline`: the
+    application's, `offset_seconds`: a reminder's), in the permit's language.
     """
 
     __tablename__ = "notifications"
@@ -222,6 +223,7 @@ class Notification(db.Model):
     reason: Mapped[str | None] = mapped_column(sa.String(500))
     place: Mapped[int | None] = mapped_column(sa.Integer)
     period_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())  # received: decide by
     offset_seconds: Mapped[int | None] = mapped_column(sa.Integer)
 
     __table_args__ = (

@@ -33,9 +33,11 @@ def make_permit(
     reason: str | None = None,
     actor: str = ADMIN,
     valid_until: datetime | date | str | None = None,
+    language: str = "en",
 ) -> Permit:
     """A permit in `status`, made by the use cases a permit in that status has been through.
 
+    `language` is the one the resident applied in (their e-mails speak it).
     `due` (pending or approved): its deadline, or its validity, ended `due` ago (True: 1 s) and
     no sweep ran, so it reads as expired. `status="expired"`: due and recorded (as by the sweep,
     for this permit alone). `valid_until` is passed to the approval (approved permits).
@@ -44,7 +46,7 @@ def make_permit(
     plate = plate or f"FX-{next(_plates)}"
     overdue = due if isinstance(due, timedelta) else timedelta(seconds=1 if due else 0)
     if status is PermitStatus.APPROVED and overdue:
-        return _ended_approval(overdue, plate, name, address, email, actor)
+        return _ended_approval(overdue, plate, name, address, email, actor, language)
     if status is PermitStatus.EXPIRED and not overdue:
         overdue = timedelta(seconds=1)
     if overdue and status not in {PermitStatus.PENDING, PermitStatus.EXPIRED}:
@@ -52,7 +54,7 @@ def make_permit(
     back = timedelta(seconds=current_app.config["PENDING_TTL_SECONDS"]) + overdue if overdue else 0
     clock.advance(-back)
     try:
-        permit = service.apply_for_permit(name, plate, address, email).permit
+        permit = service.apply_for_permit(name, plate, address, email, language=language).permit
     finally:
         clock.advance(back)
     if status is PermitStatus.EXPIRED:
@@ -68,13 +70,19 @@ def make_permit(
 
 
 def _ended_approval(
-    overdue: timedelta, plate: str, name: str, address: str, email: str | None, actor: str
+    overdue: timedelta,
+    plate: str,
+    name: str,
+    address: str,
+    email: str | None,
+    actor: str,
+    language: str = "en",
 ) -> Permit:
     """An approved permit whose validity ended `overdue` ago, unrecorded (approved for 1 hour)."""
     back = timedelta(hours=1) + overdue
     clock.advance(-back)
     try:
-        permit = service.apply_for_permit(name, plate, address, email).permit
+        permit = service.apply_for_permit(name, plate, address, email, language=language).permit
         service.approve_permit(permit.id, actor=actor, valid_until=utcnow() + timedelta(hours=1))
     finally:
         clock.advance(back)

@@ -47,6 +47,7 @@ def upgrade():
         sa.Column("reason", sa.String(length=500), nullable=True),
         sa.Column("place", sa.Integer(), nullable=True),
         sa.Column("period_end", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("deadline", sa.DateTime(timezone=True), nullable=True),
         sa.Column("offset_seconds", sa.Integer(), nullable=True),
         sa.CheckConstraint(
             "status IN ('queued', 'sent', 'failed')", name=op.f("ck_notifications_status_valid")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import url_for
+from flask import request, url_for
 from flask.views import MethodView
 from flask_smorest import abort
 
@@ -13,6 +13,7 @@ from permit_service.api.openapi import LOCATION_HEADER, RATE_LIMIT_HEADERS, Erro
 from permit_service.api.schemas import (
     ApprovalSchema,
     CountSchema,
+    NotificationSchema,
     PermitApplicationSchema,
     PermitCountArgsSchema,
     PermitEventSchema,
@@ -36,6 +37,7 @@ from permit_service.domain import (
     ValidationFailed,
 )
 from permit_service.extensions import apply_limit, limiter
+from permit_service.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from permit_service.services import permits as service
 from permit_service.services import queries
 
@@ -110,7 +112,9 @@ class Permits(MethodView):
         The returned `id` is the applicant's receipt: anyone holding it can read the permit.
         """
         try:
-            permit = service.apply_for_permit(**data).permit
+            # The e-mails speak the language the client asks for (Accept-Language), else English.
+            language = request.accept_languages.best_match(list(LANGUAGES)) or DEFAULT_LANGUAGE
+            permit = service.apply_for_permit(**data, language=language).permit
         except DomainError as exc:
             fail(exc)
         return permit, 201, {"Location": url_for("permits.Permit", permit_id=permit.id)}
@@ -275,5 +279,24 @@ class PermitEvents(MethodView):
         """The permit's history, oldest first: who changed its status, when and why."""
         try:
             return queries.list_events(permit_id)
+        except DomainError as exc:
+            fail(exc)
+
+
+@blp.route("/<permit_id>/notifications", parameters=permit_id_parameter())
+class PermitNotifications(MethodView):
+    @admin_required()
+    @blp.response(200, NotificationSchema(many=True))
+    @blp.alt_response(404, response="PERMIT_NOT_FOUND")
+    @blp.doc(security=ADMIN, operationId="listPermitNotifications")
+    def get(self, permit_id: str) -> Any:
+        """The e-mails to the permit's resident, oldest first, with their delivery state.
+
+        `status` is `queued` while a message waits to be sent or retried (with backoff, up to
+        MAIL_MAX_ATTEMPTS attempts), `sent` once the mail server accepted it, `failed` after
+        the last attempt (`flask notifications retry-failed` queues failed ones again).
+        """
+        try:
+            return queries.list_notifications(permit_id)
         except DomainError as exc:
             fail(exc)

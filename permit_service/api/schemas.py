@@ -356,6 +356,29 @@ class PermitEventSchema(Schema):
     created_at = fields.AwareDateTime(format="iso", required=True)
 
 
+class NotificationSchema(Schema):
+    """One message to the permit's resident and its delivery state."""
+
+    kind = fields.String(
+        required=True,
+        metadata={
+            "description": "What it tells: `received`, `approved`, `waitlisted`, `place_given`, "
+            "`refused`, `revoked`, `cancelled`, `expired`, `renewed`, `validity_ending`, "
+            "`validity_ended`."
+        },
+    )
+    status = fields.String(
+        required=True,
+        metadata={"description": "`queued` (waiting or retrying), `sent`, or `failed`."},
+    )
+    attempts = fields.Integer(required=True, metadata={"description": "Send attempts so far."})
+    last_error = fields.String(
+        required=True, allow_none=True, metadata={"description": "Why the last attempt failed."}
+    )
+    created_at = fields.AwareDateTime(format="iso", required=True)
+    sent_at = fields.AwareDateTime(format="iso", required=True, allow_none=True)
+
+
 class HealthSchema(Schema):
     """Liveness / readiness answer."""
 

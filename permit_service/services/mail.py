@@ -76,7 +76,7 @@ def compose(note: Notification, permit: Permit) -> EmailMessage:
         "plate": permit.license_plate,
         "zone": permit.zone,
         "receipt_url": receipt_url(permit.id),
-        "deadline": when(permit.expires_at) if note.kind == "received" else None,
+        "deadline": when(note.deadline),
         "valid_from": when(permit.valid_from),
         "valid_until": when(note.period_end or permit.valid_until),
         "fee": f"{Decimal(fee):.2f} {config['CURRENCY']}" if fee is not None else None,
@@ -112,10 +112,10 @@ def compose(note: Notification, permit: Permit) -> EmailMessage:
     message["To"] = permit.email
     message["Date"] = format_datetime(note.created_at)
     message["Message-ID"] = message_id(note.id)
-    message["Content-Language"] = language
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(text)
     message.add_alternative(html, subtype="html")
+    message["Content-Language"] = language  # after the parts: set_content drops Content-*
     return message
 
 

@@ -108,11 +108,12 @@ def record(permit_id: str, kind: Kind, at: datetime, *, reason: str | None = Non
         _at(at),
         _at(at),
         P.valid_until,
+        P.expires_at if kind is Kind.RECEIVED else sa.literal(None, N.deadline.type),
         sa.literal(reason, N.reason.type),
         waiting,
     ).where(P.id == permit_id, P.email.is_not(None))
     insert = sa.insert(NOTIFICATIONS).from_select(
-        [*_COLUMNS, "period_end", "reason", "place"], rows
+        [*_COLUMNS, "period_end", "deadline", "reason", "place"], rows
     )
     new_id = db.session.execute(insert.returning(N.id)).scalar()
     if new_id is not None:
@@ -434,14 +435,3 @@ def retry_failed() -> int:
         request_delivery()
     db.session.commit()
     return count
-
-
-def list_notifications(permit_id: str) -> list[Notification]:
-    """The permit's notifications, oldest first."""
-    return list(
-        db.session.scalars(
-            sa.select(Notification)
-            .where(Notification.permit_id == permit_id)
-            .order_by(Notification.id)
-        )
-    )

@@ -21,7 +21,7 @@ from permit_service.domain import (
     status_at,
 )
 from permit_service.extensions import db
-from permit_service.models import Permit, PermitCount, PermitEvent, utcnow
+from permit_service.models import Notification, Permit, PermitCount, PermitEvent, utcnow
 from permit_service.references import parse_reference
 from permit_service.services.lifecycle import (
     NOW,
@@ -143,6 +143,18 @@ def list_events(permit_id: str) -> list[PermitEvent]:
             .where(PermitEvent.permit_id == permit.id)
             # Insertion order is causal: each event is written under its permit's row lock.
             .order_by(PermitEvent.id)
+        )
+    )
+
+
+def list_notifications(permit_id: str) -> list[Notification]:
+    """The permit's notifications to its resident, oldest first; PermitNotFound if none such."""
+    permit = get_permit(permit_id)
+    return list(
+        db.session.scalars(
+            sa.select(Notification)
+            .where(Notification.permit_id == permit.id)
+            .order_by(Notification.id)
         )
     )
 

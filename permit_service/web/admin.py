@@ -176,7 +176,7 @@ def queue() -> ResponseReturnValue:
 @bp.get("/permits/<permit_id>")
 @login_required
 def permit_detail(permit_id: str) -> ResponseReturnValue:
-    """One permit with its history: who changed it, when and why."""
+    """One permit with its history (who changed it, when and why) and its e-mails."""
     permit = permit_or_404(permit_id)
     events = queries.list_events(permit.id)
     now = utcnow()
@@ -190,6 +190,7 @@ def permit_detail(permit_id: str) -> ResponseReturnValue:
         ending=words.ending(events),
         renewal=renewal_of(permit, status, now),
         events=events,
+        notifications=queries.list_notifications(permit.id),
         now=now,
         here=url_for("admin.permit_detail", permit_id=permit.id),
         back=helpers.safe_next(request.args.get("back"), url_for("admin.queue")),

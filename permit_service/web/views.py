@@ -24,7 +24,13 @@ from permit_service.domain import (
     allowed_actions,
 )
 from permit_service.extensions import apply_limit, limiter
-from permit_service.i18n import LANGUAGE_COOKIE, LANGUAGE_COOKIE_MAX_AGE, LANGUAGES, translate
+from permit_service.i18n import (
+    LANGUAGE_COOKIE,
+    LANGUAGE_COOKIE_MAX_AGE,
+    LANGUAGES,
+    page_language,
+    translate,
+)
 from permit_service.models import Permit
 from permit_service.services import permits as service
 from permit_service.services import queries
@@ -43,6 +49,8 @@ def _template_helpers() -> dict[str, object]:
         "event_words": words.event_words,
         "actor_words": words.actor_words,
         "reason_words": words.reason_words,
+        "notification_words": words.notification_words,
+        "delivery_words": words.delivery_words,
         "status_of": queries.status_of,
         "allowed_actions": allowed_actions,
         "clock_time": localtime.clock_time,
@@ -89,6 +97,7 @@ def index() -> ResponseReturnValue:
                 address=form.address.data,
                 email=form.email.data or None,
                 zone=form.zone.data or None,
+                language=page_language(),  # the resident's e-mails speak the page's language
             ).permit
         except OpenPermitExists as exc:
             form.license_plate.errors.append(

@@ -206,3 +206,41 @@ def zone_choice(name: str, monthly_fee: Decimal) -> str:
     if not monthly_fee:
         return gettext("%(zone)s (free)", zone=name)
     return gettext("%(zone)s (%(fee)s a month)", zone=name, fee=money(monthly_fee))
+
+
+# The e-mails to a resident (the permit's page), by notification kind and delivery state.
+NOTIFICATION_KINDS = {
+    "received": lazy_gettext("Application received"),
+    "approved": lazy_gettext("Approved"),
+    "waitlisted": lazy_gettext("On the waiting list"),
+    "place_given": lazy_gettext("Place given from the waiting list"),
+    "refused": lazy_gettext("Refused"),
+    "revoked": lazy_gettext("Revoked"),
+    "cancelled": lazy_gettext("Cancellation confirmed"),
+    "expired": lazy_gettext("Application expired"),
+    "renewed": lazy_gettext("Renewed"),
+    "validity_ending": lazy_gettext("Validity ends soon"),
+    "validity_ended": lazy_gettext("Validity ended"),
+}
+DELIVERY_WORDS = {
+    "queued": lazy_gettext("Queued"),
+    "sent": lazy_gettext("Sent"),
+    "failed": lazy_gettext("Failed"),
+}
+
+
+def notification_words(note: Any) -> str:
+    """What a notification told the resident, e.g. "Validity ends soon (in 7 days)"."""
+    kind = str(NOTIFICATION_KINDS.get(note.kind, note.kind))
+    if note.offset_seconds:
+        before = localtime.duration_words(note.offset_seconds)
+        return gettext("%(kind)s (%(before)s before)", kind=kind, before=before)
+    return kind
+
+
+def delivery_words(note: Any) -> str:
+    """A notification's delivery state in words, with its attempts when it took more than one."""
+    state = str(DELIVERY_WORDS.get(note.status, note.status))
+    if note.attempts > 1 or (note.status != "sent" and note.attempts):
+        return gettext("%(state)s after %(n)s attempts", state=state, n=note.attempts)
+    return state
