@@ -6,6 +6,7 @@ server's outage in the fault tests). Messages are parsed with the standard libra
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email
 import email.policy
@@ -27,16 +28,20 @@ class _Keep:
         self.server = server
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802
-        with self.server.lock:
+        if self.server.delay:  # a slow server: the sender waits for the answer this long
+            await asyncio.sleep(self.server.delay)
+        with self.server.lock:  # accepted: the 250 below is the server's word
             self.server.raw.append(bytes(envelope.original_content or envelope.content))
         return "250 Message accepted for delivery"
 
 
 class SmtpServer:
-    """aiosmtpd on 127.0.0.1:`port` (0: a free one, kept across stop/start)."""
+    """aiosmtpd on 127.0.0.1:`port` (0: a free one, kept across stop/start). `delay`: seconds
+    it takes to accept each message (the time a sender can be killed in mid-send)."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, delay: float = 0) -> None:
         self.port = port or _free_port()
+        self.delay = delay
         self.raw: list[bytes] = []
         self.lock = threading.Lock()
         self._controller: Controller | None = None

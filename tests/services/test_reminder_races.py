@@ -44,7 +44,7 @@ def test_concurrent_sweeps_write_each_reminder_once(app_factory: Any) -> None:
         clock.advance(step)
         start = threading.Barrier(sweeps)
 
-        def sweep() -> None:
+        def sweep(start: threading.Barrier = start) -> None:
             with app.app_context():
                 start.wait(timeout=60)
                 service.expire_due_permits()
