@@ -47,6 +47,13 @@ def _take_terminal() -> Callable[[], None]:
     return give_back
 
 
+def _setting(name: str) -> str | None:
+    """A setting as the app will read it: the environment first, then .env."""
+    from dotenv import dotenv_values
+
+    return os.environ.get(name) or dotenv_values(".env").get(name) or None
+
+
 def next_steps(port: int) -> str:
     """What `make run` prints once the web app answers: the URLs and the first commands."""
     base = f"http://127.0.0.1:{port}"
@@ -54,6 +61,12 @@ def next_steps(port: int) -> str:
     if bin_dir.startswith(".."):
         bin_dir = os.path.join(sys.prefix, "bin")
     instance = os.environ.get("INSTANCE_PATH") or "instance"
+    server = _setting("MAIL_SERVER")
+    mail = (
+        f"  E-mails to residents go to the SMTP server {server}"
+        if server
+        else f"  E-mails to residents: .eml files in {instance}/mail/ (MAIL_SERVER unset)"
+    )
     return "\n".join(
         [
             "",
@@ -64,6 +77,7 @@ def next_steps(port: int) -> str:
             "  Create the first admin (in another terminal, from this folder):",
             f"    {bin_dir}/flask users create-admin admin@example.org",
             f"  Data: {instance}/ (SQLite database, embedded broker); settings: .env",
+            mail,
             "  Stop with Ctrl-C.",
             "",
             "",
@@ -94,6 +108,8 @@ def main(port: int) -> int:
     # machine, so it gets 20 s.
     honcho.manager.KILL_WAIT = 20
     honcho.manager.SIGNALS[signal.SIGINT]["rc"] = 0  # Ctrl-C is how a developer stops it
+    if not _setting("PUBLIC_BASE_URL"):  # receipt links in e-mails point at this instance
+        os.environ["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
     give_back = _take_terminal()
     threading.Thread(target=_announce_when_ready, args=(port,), daemon=True).start()
     try:

@@ -9,6 +9,8 @@ The embedded defaults (SQLite file and filesystem broker under INSTANCE_PATH, no
 
 from __future__ import annotations
 
+import email
+import email.policy
 import fcntl
 import json
 import os
@@ -209,6 +211,28 @@ def test_make_run_starts_three_processes_expires_and_stops_them_all(
             log,
         )
         assert events == [(None, "pending", "applicant"), ("pending", "expired", "system")]
+
+        # E-mails under make run's defaults: .eml files in instance/mail/, as it says.
+        assert f"E-mails to residents: .eml files in {instance}/mail/" in text
+        status, mailed = _http(
+            "POST",
+            f"{base}/permits",
+            {"name": "M Ail", "license_plate": "RUN-2", "address": "x", "email": "m@example.org"},
+        )
+        assert status == 201, mailed
+        subject = f"Application received ({mailed['reference']})"
+
+        def receipt_mail() -> Any:
+            for eml in (instance / "mail").glob("*.eml"):
+                found = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+                if found["Subject"] == subject:
+                    return found
+            return None
+
+        message = wait_for(receipt_mail, 20, "the receipt e-mail", log)
+        assert message["To"] == "m@example.org"
+        body = message.get_body(preferencelist=("plain",)).get_content()
+        assert f"{base}/applications/{mailed['id']}" in body  # PUBLIC_BASE_URL: this instance
         assert _http("GET", f"{base}/permits/{permit['id']}")[1]["status"] == "expired"
         assert _roles(tree(make)) == ["beat", "web", "worker"]
 
