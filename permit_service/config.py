@@ -123,9 +123,6 @@ def mail_settings(env: Mapping[str, str]) -> dict[str, Any]:
         # The first retry's delay; each next one doubles it (at most MAIL_RETRY_MAX_SECONDS).
         "MAIL_RETRY_SECONDS": _int(env, "MAIL_RETRY_SECONDS", 30),
         "MAIL_RETRY_MAX_SECONDS": _int(env, "MAIL_RETRY_MAX_SECONDS", 3600),
-        # A queued message whose send was due this long ago has lost its task: the sweep queues
-        # it again (broker down when it was written, a worker killed mid-send).
-        "MAIL_REQUEUE_SECONDS": _int(env, "MAIL_REQUEUE_SECONDS", 120),
         # Seconds a web process may spend handing a send task to the broker (in the background).
         "MAIL_PUBLISH_TIMEOUT": _int(env, "MAIL_PUBLISH_TIMEOUT", 2),
         "REMINDERS_BEFORE": parse_reminders(env.get("REMINDERS_BEFORE")),

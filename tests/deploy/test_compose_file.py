@@ -28,7 +28,7 @@ def services(compose: dict) -> dict:
 
 
 def test_compose_defines_the_processes_and_services(services: dict) -> None:
-    assert set(services) == {"db", "redis", "migrate", "app", "worker", "beat"}
+    assert set(services) == {"db", "redis", "mailpit", "migrate", "app", "worker", "beat"}
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -88,7 +88,18 @@ def test_postgres_data_lives_in_a_named_volume(compose: dict) -> None:
 
 def test_only_the_app_is_published_on_the_port_gunicorn_binds_in_the_image(services: dict) -> None:
     published = {name: s.get("ports") for name, s in services.items() if s.get("ports")}
-    assert published == {"app": ["${APP_PORT:-8000}:8000"]}
+    assert published == {
+        "app": ["${APP_PORT:-8000}:8000"],
+        # The mail catcher's page, on the host's loopback only: residents' e-mails are private.
+        "mailpit": ["127.0.0.1:${MAILPIT_PORT:-8025}:8025"],
+    }
+
+
+def test_a_mail_catcher_receives_the_containers_mail(services: dict) -> None:
+    assert services["mailpit"]["image"].startswith("axllent/mailpit:")
+    assert services["mailpit"]["restart"] == "unless-stopped"
+    env = env_example()
+    assert (env["MAIL_SERVER"], env["MAIL_PORT"]) == ("mailpit", "1025")  # Mailpit's SMTP port
 
 
 def test_long_running_services_restart_and_stop_gracefully(services: dict) -> None:
