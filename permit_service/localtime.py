@@ -34,6 +34,11 @@ _PATTERNS = {
 _CLDR_LOCALES = {"en": "en_GB", "de": "de_DE"}
 
 
+def cldr_locale(language: str) -> str:
+    """The CLDR locale numbers and dates are written in for a page language ("de" -> de_DE)."""
+    return _CLDR_LOCALES.get(language, _CLDR_LOCALES["en"])
+
+
 def city_zone() -> ZoneInfo:
     """The configured CITY_TIMEZONE of the current app (UTC by default)."""
     from flask import current_app

@@ -19,13 +19,15 @@ from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any, Protocol
 
+from babel.numbers import format_currency
 from flask import current_app, g, render_template
 from flask_babel import force_locale, gettext
 
 from permit_service.domain import N_
+from permit_service.extensions import db
 from permit_service.i18n import DEFAULT_LANGUAGE, LANGUAGES
-from permit_service.localtime import city_zone, duration_words, long_time
-from permit_service.models import Notification, Permit
+from permit_service.localtime import city_zone, cldr_locale, duration_words, long_time
+from permit_service.models import Notification, Permit, Zone
 
 
 class Undeliverable(Exception):
@@ -74,12 +76,14 @@ def compose(note: Notification, permit: Permit) -> EmailMessage:
         "name": permit.name,
         "reference": permit.reference,
         "plate": permit.license_plate,
-        "zone": permit.zone,
+        "zone": _zone_words(permit.zone),
         "receipt_url": receipt_url(permit.id),
         "deadline": when(note.deadline),
         "valid_from": when(permit.valid_from),
         "valid_until": when(note.period_end or permit.valid_until),
-        "fee": f"{Decimal(fee):.2f} {config['CURRENCY']}" if fee is not None else None,
+        "fee": format_currency(Decimal(fee), config["CURRENCY"], locale=cldr_locale(language))
+        if fee is not None
+        else None,
         "place": note.place,
         "reason": note.reason,
         "before": duration_words(note.offset_seconds, language=language)
@@ -117,6 +121,12 @@ def compose(note: Notification, permit: Permit) -> EmailMessage:
     message.add_alternative(html, subtype="html")
     message["Content-Language"] = language  # after the parts: set_content drops Content-*
     return message
+
+
+def _zone_words(code: str) -> str:
+    """The zone as residents know it: 'North (NORTH)'."""
+    zone = db.session.get(Zone, code)
+    return f"{zone.name} ({code})" if zone is not None else code
 
 
 def paragraphs(c: dict[str, Any]) -> list[str]:

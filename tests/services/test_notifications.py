@@ -189,8 +189,8 @@ def test_every_step_of_a_permits_life_reaches_the_resident_in_their_language(
     waiting = [m for m in _by_receipt(messages, second.id) if "Warteliste" in m["Subject"]]
     assert "Nummer 1" in text_of(waiting[0])
     given = [m for m in _by_receipt(messages, second.id) if "frei" in m["Subject"]]
-    assert len(given) == 1 and "10.00 EUR" not in text_of(given[0])  # fee of a year: 120.00
-    assert "120.00 EUR" in text_of(given[0])
+    assert len(given) == 1 and "Zone North (NORTH)" in text_of(given[0])
+    assert "Gebühr: 120,00\xa0€" in text_of(given[0])  # a year at 10.00 a month, German style
 
 
 def test_mail_server_down_then_up_every_message_arrives_once(
