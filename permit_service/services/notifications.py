@@ -348,34 +348,45 @@ def send_notification(notification_id: int) -> Attempt:
         message = mail.compose(note, permit)
         mail.transport().send(message)
     except mail.Undeliverable as exc:
-        return _record_failure(note, str(exc), final=True)
+        return _record_failure(note, exc, final=True)
     except Exception as exc:  # noqa: BLE001 - any transport failure is retried, then failed
-        return _record_failure(note, f"{type(exc).__name__}: {exc}", final=False)
+        return _record_failure(note, exc, final=False)
+    nid, kind = note.id, note.kind
+    # End the reads first: on SQLite a read transaction that turns into a write can be refused
+    # outright (the WAL moved on meanwhile), and then a sent message would not be recorded.
+    db.session.rollback()
     db.session.execute(
         sa.update(NOTIFICATIONS)
-        .where(N.id == note.id)
+        .where(N.id == nid)
         .values(status=Delivery.SENT.value, sent_at=utcnow(), last_error=None)
     )
     db.session.commit()
-    log.info("notification sent", extra={"notification_id": note.id, "kind": note.kind})
+    log.info("notification sent", extra={"notification_id": nid, "kind": kind})
     return Attempt(Delivery.SENT)
 
 
-def _record_failure(note: Notification, error: str, *, final: bool) -> Attempt:
+def _record_failure(note: Notification, exc: Exception, *, final: bool) -> Attempt:
+    nid, attempts = note.id, note.attempts
     db.session.rollback()
-    error = error[:500]
-    if final or note.attempts >= current_app.config["MAIL_MAX_ATTEMPTS"]:
+    # For staff (the permit's page, the API): it may name the recipient, so logs get the type.
+    error = (str(exc) if final else f"{type(exc).__name__}: {exc}")[:500]
+    if final or attempts >= current_app.config["MAIL_MAX_ATTEMPTS"]:
         values: dict[str, Any] = {"status": Delivery.FAILED.value, "last_error": error}
         result = Attempt(Delivery.FAILED, error=error)
     else:
-        delay = backoff_seconds(note.attempts)
+        delay = backoff_seconds(attempts)
         values = {"next_attempt_at": utcnow() + timedelta(seconds=delay), "last_error": error}
         result = Attempt(Delivery.QUEUED, retry_in=delay, error=error)
-    db.session.execute(sa.update(NOTIFICATIONS).where(N.id == note.id).values(**values))
+    db.session.execute(sa.update(NOTIFICATIONS).where(N.id == nid).values(**values))
     db.session.commit()
     log.warning(
         "notification not sent",
-        extra={"notification_id": note.id, "attempts": note.attempts, "error": error},
+        extra={
+            "notification_id": nid,
+            "attempts": attempts,
+            "error": type(exc).__name__,
+            "final": result.status is Delivery.FAILED,
+        },
     )
     return result
 
