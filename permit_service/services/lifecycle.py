@@ -157,18 +157,38 @@ def record_event(
 def move_counts(deltas: Mapping[PermitStatus, int]) -> None:
     """Add `deltas` to permit_counts in the caller's transaction: the counts' ONE writer.
 
-    One statement, rows in status order, so concurrent writers lock count rows in the same
-    order and never deadlock over them.
+    The deltas are gathered in the session and written when it commits (`_write_counts`), in
+    one statement, rows in status order. So the count rows (every writer's hot spot) are the
+    LAST locks any transaction takes, held only for its commit: a transaction holding them
+    never waits for a permit or zone row, and none can deadlock over them. A rollback drops
+    the deltas with everything else.
     """
-    rows = [{"status": s.value, "n": n} for s, n in sorted(deltas.items()) if n]
+    pending = db.session.info.setdefault(_COUNT_DELTAS, {})
+    for status, n in deltas.items():
+        pending[status] = pending.get(status, 0) + n
+
+
+_COUNT_DELTAS = "permit_count_deltas"
+
+
+@sa.event.listens_for(db.session, "before_commit")
+def _write_counts(session: sa.orm.Session) -> None:
+    deltas = session.info.pop(_COUNT_DELTAS, None)
+    rows = [{"status": s.value, "n": n} for s, n in sorted((deltas or {}).items()) if n]
     if not rows:
         return
-    dialect = db.session.get_bind().dialect.name
+    dialect = session.get_bind().dialect.name
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(PermitCount)
     upsert = insert.values(rows).on_conflict_do_update(
         index_elements=["status"], set_={"n": PermitCount.n + insert.excluded.n}
     )
-    db.session.execute(upsert)
+    session.execute(upsert)
+
+
+@sa.event.listens_for(db.session, "after_transaction_end")
+def _drop_counts(session: sa.orm.Session, transaction: sa.orm.SessionTransaction) -> None:
+    if transaction.parent is None:  # the whole transaction ended (committed or rolled back)
+        session.info.pop(_COUNT_DELTAS, None)
 
 
 # --- time events ----------------------------------------------------------------------------------

@@ -346,7 +346,6 @@ def _transition(
             sa.update(Permit.__table__).where(*guard).values(**values)
         ).rowcount
         if changed == 1:
-            # The counts before the zone's row, as the sweep takes them: no lock-order deadlock.
             if target is not current:
                 move_counts({current: -1, target: 1})
             placed, at = _places(pid, row.zone, current, target, action, now)

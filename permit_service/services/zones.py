@@ -9,7 +9,8 @@ transition has recorded the change (then it is given at once, in that transactio
 
 Lock order, everywhere: the permit rows first (the compare-and-set), then zone rows in code
 order, then the waiting permits a place goes to (only cancels and revokes of waiting permits
-lock those, and they never take a zone's row), so none of these can deadlock.
+lock those, and they never take a zone's row), and the permit_counts rows last, at commit
+(services.lifecycle.move_counts), so none of these can deadlock.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from permit_service.domain import (
 )
 from permit_service.extensions import db
 from permit_service.localtime import city_zone
-from permit_service.models import Permit, PermitCount, Zone, utcnow
+from permit_service.models import Permit, Zone, utcnow
 from permit_service.services.lifecycle import (
     SYSTEM_ACTOR,
     P,
@@ -167,19 +168,6 @@ def update_zone(
     given = {"name": name, "quota": quota, "monthly_fee": monthly_fee, "open": open}
     clean = _clean({k: v for k, v in given.items() if v is not UNSET})
     key = _code_or_missing(code)
-    if "quota" in clean:
-        # Places may be given: lock the counts they move BEFORE the zone's row, in the order
-        # every transition and the sweep take them (counts, then zone), so none deadlock.
-        db.session.execute(
-            sa.select(PermitCount.status)
-            .where(
-                PermitCount.status.in_(
-                    [s.value for s in (PermitStatus.APPROVED, PermitStatus.WAITLISTED)]
-                )
-            )
-            .order_by(PermitCount.status)
-            .with_for_update()
-        ).all()
     row = _lock(key)
     if "quota" in clean:
         new = clean["quota"]
