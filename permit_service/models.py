@@ -46,6 +46,7 @@ _STATUSES = ", ".join(f"'{s.value}'" for s in PermitStatus)
 
 
 DEFAULT_ZONE = "CITY"  # migration 0008 creates it, open, no quota, fee 0
+DEFAULT_ZONE_NAME = "Whole city"  # its name as created (shown translated until renamed)
 
 
 class Zone(db.Model):
