@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +34,7 @@ from permit_service.domain import (
     next_status,
 )
 from permit_service.extensions import db
-from permit_service.models import Permit, PermitCount, PermitEvent
+from permit_service.models import Permit, PermitCount, PermitEvent, Zone
 
 SYSTEM_ACTOR = "system"
 APPLICANT_ACTOR = ACTOR_APPLICANT
@@ -47,6 +47,9 @@ EXPIRY_REASON = TIME_EVENT_REASONS[PermitStatus.PENDING]
 
 P = Permit.__table__.c
 E = PermitEvent.__table__
+Z = Zone.__table__
+# The status that holds one of its zone's places (zones.valid_permits counts it).
+PLACE_HOLDING = PermitStatus.APPROVED
 # "Now", bound per call into statements that are built once (functools.cache in the callers).
 NOW = sa.bindparam("now", type_=P.expires_at.type)
 
@@ -198,22 +201,28 @@ def record_due(narrow: sa.ColumnElement[bool], now: datetime) -> int:
     """Record the time events that have happened to the permits `narrow` selects (one or a few).
 
     For each status with a deadline (domain.DEADLINES), its due permits move to the status the
-    table gives, with one event each and the counts moved. Does not commit. Whole-table sweeps
-    go through `move_due_batch` instead (services.sweep), a bounded batch per transaction.
+    table gives, with one event each, the counts moved and the places they held left (their
+    zones' counters; giving the places on is services.zones.fill_places). Does not commit.
+    Whole-table sweeps go through `move_due_batch` instead (services.sweep), a bounded batch
+    per transaction.
     """
     total = 0
     for status, _deadline, target in due_transitions():
-        count = _move_due(status, target, narrow, now)
+        by_zone = _move_due(status, target, narrow, now)
+        count = sum(by_zone.values())
         if count:
             move_counts({status: -count, target: count})
+            if status is PLACE_HOLDING:
+                leave_places(by_zone)
         total += count
     return total
 
 
 def _move_due(
     status: PermitStatus, target: PermitStatus, narrow: sa.ColumnElement[bool], now: datetime
-) -> int:
-    """Move `status`'s due permits within `narrow` to `target` with their events; how many."""
+) -> dict[str, int]:
+    """Move `status`'s due permits within `narrow` to `target` with their events; how many,
+    by zone."""
     where = [due(status, now), narrow]
     columns, literals = _event_columns(status, target, now)
     move = sa.update(Permit.__table__).values(status=target.value, updated_at=now)
@@ -221,14 +230,37 @@ def _move_due(
         # One statement: the UPDATE's RETURNING feeds the INSERT, so only rows this statement
         # really changed get an event, even when a sweep or an approve runs concurrently (the
         # UPDATE waits for a row another transaction holds, then re-checks it).
-        moved = move.where(*where).returning(P.id).cte("moved")
-        insert = sa.insert(E).from_select(columns, sa.select(moved.c.id, *literals))
-        # SQLAlchemy only keeps an UPDATE's or DELETE's rowcount unless asked: ask for the INSERT.
-        return db.session.execute(insert.execution_options(preserve_rowcount=True)).rowcount
+        moved = move.where(*where).returning(P.id, P.zone).cte("moved")
+        recorded = sa.insert(E).from_select(columns, sa.select(moved.c.id, *literals))
+        by_zone = sa.select(moved.c.zone, sa.func.count()).group_by(moved.c.zone)
+        return dict(db.session.execute(by_zone.add_cte(recorded.cte("recorded"))).all())
     # SQLite: the first write takes the database's single write lock, so no other writer can
-    # change these rows between the two statements of this transaction.
+    # change these rows between the statements of this transaction.
     db.session.execute(sa.insert(E).from_select(columns, sa.select(P.id, *literals).where(*where)))
-    return db.session.execute(move.where(*where)).rowcount
+    by_zone = dict(
+        db.session.execute(sa.select(P.zone, sa.func.count()).where(*where).group_by(P.zone)).all()
+    )
+    db.session.execute(move.where(*where))
+    return by_zone
+
+
+def leave_places(by_zone: Mapping[str, int]) -> None:
+    """Permits of these zones left approved (`by_zone`: how many each): their zones' counters
+    move with them, in the caller's transaction, so `zones.valid_permits` is always the number
+    stored as approved. A lowered quota's surplus shrinks first. Zone rows are locked in code
+    order, as every zone locker takes them (services.zones), after the permit rows.
+    """
+    for code in sorted(by_zone):
+        n = by_zone[code]
+        if n:
+            db.session.execute(
+                sa.update(Z)
+                .where(Z.c.code == code)
+                .values(
+                    valid_permits=Z.c.valid_permits - n,
+                    surplus=sa.case((Z.c.surplus > n, Z.c.surplus - n), else_=0),
+                )
+            )
 
 
 @dataclass(frozen=True)
@@ -239,6 +271,8 @@ class Batch:
     moved: int  # permits moved, each with its event
     # (deadline, id) of the last one taken: the next batch starts after it.
     after: tuple[datetime, str] | None
+    # Places left, by zone (a batch of a place-holding status): their counters moved with them.
+    left: Mapping[str, int] = field(default_factory=dict)
 
 
 def anything_due(now: datetime) -> list[PermitStatus]:
@@ -269,18 +303,26 @@ def move_due_batch(
         "after_id": (after or _START)[1],
     }
     if _dialect() == "postgresql":
-        seen, moved, last_at, last_id = db.session.execute(_pg_batch(status, target), params).one()
+        seen, moved, last_at, last_id, left = db.session.execute(
+            _pg_batch(status, target), params
+        ).one()
         after = (last_at, last_id) if seen else after
+        left = left or {}
     else:
         # SQLite: the transaction holds the single write lock (the sweep begins it IMMEDIATE;
-        # otherwise the INSERT takes it), so both statements see the same rows. Moved rows
+        # otherwise the INSERT takes it), so the statements see the same rows. Moved rows
         # leave the partial index: the next batch starts at the front again, no key needed.
         seen = db.session.execute(_sqlite_events(status, target), params).rowcount
+        left = {}
+        if status is PLACE_HOLDING:
+            left = dict(db.session.execute(_sqlite_zones(status), params).all())
         moved = db.session.execute(_sqlite_move(status, target), params).rowcount
         assert moved == seen, "the batch's rows changed under the write lock"
     if moved:
         move_counts({status: -moved, target: moved})
-    return Batch(seen=seen, moved=moved, after=after)
+    if status is PLACE_HOLDING:
+        leave_places(left)
+    return Batch(seen=seen, moved=moved, after=after, left=left)
 
 
 # Before every key: the first batch's `after`.
@@ -339,11 +381,17 @@ def _pg_batch(status: PermitStatus, target: PermitStatus) -> sa.Select[Any]:
         sa.update(Permit.__table__)
         .where(P.id == batch.c.id, due(status))
         .values(status=target.value, updated_at=NOW)
-        .returning(P.id)
+        .returning(P.id, P.zone)
         .cte("moved")
     )
     columns, literals = _event_columns(status, target, NOW)
     recorded = sa.insert(E).from_select(columns, sa.select(moved.c.id, *literals)).cte("recorded")
+    by_zone = sa.select(moved.c.zone, sa.func.count().label("n")).group_by(moved.c.zone).subquery()
+    left = (
+        sa.select(sa.func.json_object_agg(by_zone.c.zone, by_zone.c.n)).scalar_subquery()
+        if status is PLACE_HOLDING
+        else sa.null()
+    )
     last_at = sa.select(sa.func.max(batch.c.deadline)).scalar_subquery()
     last_id = (
         sa.select(sa.func.max(batch.c.id)).where(batch.c.deadline == last_at).scalar_subquery()
@@ -353,6 +401,7 @@ def _pg_batch(status: PermitStatus, target: PermitStatus) -> sa.Select[Any]:
         sa.select(sa.func.count()).select_from(moved).scalar_subquery(),
         last_at,
         last_id,
+        left,
     ).add_cte(recorded)
 
 
@@ -363,6 +412,13 @@ def _sqlite_events(status: PermitStatus, target: PermitStatus) -> sa.Insert:
 
 
 _ROWID = sa.literal_column("permits.rowid")
+
+
+@functools.cache
+def _sqlite_zones(status: PermitStatus) -> sa.Select[Any]:
+    """The batch's permits by zone (taken before they move, under the write lock)."""
+    batch = _next_due(status, P.zone).subquery()
+    return sa.select(batch.c.zone, sa.func.count()).group_by(batch.c.zone)
 
 
 @functools.cache

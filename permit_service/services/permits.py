@@ -275,8 +275,8 @@ def expire_due_permits(now: datetime | None = None) -> int:
     approved past its validity, both become expired); return how many.
 
     In short batches, each committed (services.sweep): applies and decisions go on meanwhile.
-    Then the places the expired permits freed go to their zones' waiting lists (each zone's
-    count is taken again under its row lock: the batches do not say which zones they touched).
+    Each batch leaves the places its expired permits held (their zones' counters move in the
+    batch's transaction); then the free places go to the zones' waiting lists.
     """
     count = sweep_due(now or utcnow())
     if count:
