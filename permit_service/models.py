@@ -46,13 +46,15 @@ _STATUSES = ", ".join(f"'{s.value}'" for s in PermitStatus)
 
 
 DEFAULT_ZONE = "CITY"  # migration 0008 creates it, open, no quota, fee 0
+DEFAULT_ZONE_NAME = "Whole city"  # its name as created (shown translated until renamed)
 
 
 class Zone(db.Model):
     """An area permits belong to: its quota of valid permits, its monthly fee, open or closed.
 
-    `valid_permits` counts the zone's permits STORED as approved; services.zones moves it in the
-    same transaction as every change into or out of approved. The database refuses to let it
+    `valid_permits` counts the zone's permits STORED as approved; services.zones (decisions,
+    places given) and services.lifecycle.leave_places (time events) move it in the same
+    transaction as every change into or out of approved. The database refuses to let it
     pass the quota (CHECK within_quota): a plain increment can never exceed it. `surplus` is how
     far it stood above the quota when the quota was lowered below it (lowering revokes nothing);
     it shrinks with each permit that leaves, so no place is given until the count is under the

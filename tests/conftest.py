@@ -105,6 +105,16 @@ def database_url(backend: str, request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(f"{backend}_url")
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    """For migration tests: an empty database of its own (the shared ones are already at head)."""
+    if request.param == "sqlite":
+        yield "sqlite:///" + str(tmp_path / "upgrade.sqlite3")
+    else:
+        with own_postgres_database("permit_upgrade") as url:
+            yield url
+
+
 @pytest.fixture
 def app_factory(tmp_path: Any, database_url: str) -> Iterator[Any]:
     """Build apps on the test database with extra overrides: app_factory(PENDING_TTL_SECONDS=1)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,19 +17,8 @@ from permit_service import create_app
 from permit_service.extensions import db
 from permit_service.references import REFERENCE_RE
 from tests.conftest import base_config
-from tests.support import own_postgres_database
 
 ZONE = ZoneInfo("Europe/Helsinki")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
-    """An empty database of its own (the shared test databases are already at head)."""
-    if request.param == "sqlite":
-        yield "sqlite:///" + str(tmp_path / "upgrade.sqlite3")
-    else:
-        with own_postgres_database("permit_upgrade") as url:
-            yield url
 
 
 def end_of_local_day(day) -> datetime:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,17 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from permit_service import create_app
 from permit_service.extensions import db
 from tests.conftest import base_config
-from tests.support import own_postgres_database
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
-    """An empty database of its own (the shared test databases are already at head)."""
-    if request.param == "sqlite":
-        yield "sqlite:///" + str(tmp_path / "upgrade.sqlite3")
-    else:
-        with own_postgres_database("permit_upgrade") as url:
-            yield url
 
 
 @pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")

@@ -18,10 +18,38 @@ from webargs import core
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 
 from permit_service.api.json_body import InvalidJSONBody, loads_body
+from permit_service.domain import (
+    ChangedMeanwhile,
+    DomainError,
+    InvalidTransition,
+    OpenPermitExists,
+    PermitNotFound,
+    ValidationFailed,
+    ZoneCodeTaken,
+    ZoneNotFound,
+)
 
 # Named responses registered by permit_service.api.openapi.Api, documented on every operation
 # that reads a JSON body.
 BODY_ERROR_RESPONSES = {400: "INVALID_JSON", 413: "BODY_TOO_LARGE", 415: "NOT_JSON"}
+
+
+# The API's status code of each domain error (first match); anything else is re-raised.
+ERROR_STATUS: tuple[tuple[Any, int], ...] = (
+    (PermitNotFound | ZoneNotFound, 404),
+    (InvalidTransition | OpenPermitExists | ChangedMeanwhile | ZoneCodeTaken, 409),
+    (ValidationFailed, 422),
+)
+
+
+def fail(exc: DomainError) -> None:
+    """Translate a domain error into the API's JSON error answer (ERROR_STATUS)."""
+    for kinds, status in ERROR_STATUS:
+        if isinstance(exc, kinds):
+            if isinstance(exc, ValidationFailed):
+                flask_smorest.abort(status, message=exc.message, errors={"json": exc.errors})
+            flask_smorest.abort(status, message=exc.message)
+    raise exc
 
 
 class SchemaCachingParser(FlaskParser):

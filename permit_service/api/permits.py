@@ -6,9 +6,8 @@ from typing import Any
 
 from flask import request, url_for
 from flask.views import MethodView
-from flask_smorest import abort
 
-from permit_service.api.blueprint import Blueprint
+from permit_service.api.blueprint import Blueprint, fail
 from permit_service.api.openapi import LOCATION_HEADER, RATE_LIMIT_HEADERS, ErrorSchema
 from permit_service.api.schemas import (
     ApprovalSchema,
@@ -28,13 +27,8 @@ from permit_service.api.security import (
     current_actor_or,
 )
 from permit_service.domain import (
-    ChangedMeanwhile,
     DomainError,
-    InvalidTransition,
-    OpenPermitExists,
-    PermitNotFound,
     PermitStatus,
-    ValidationFailed,
 )
 from permit_service.extensions import apply_limit, limiter
 from permit_service.i18n import DEFAULT_LANGUAGE, LANGUAGES
@@ -73,17 +67,6 @@ APPLICATION_EXAMPLE = {
     "address": "123 Main St",
     "email": "john@example.org",
 }
-
-
-def fail(exc: DomainError) -> None:
-    """Translate a domain error into the API's JSON error answer."""
-    if isinstance(exc, PermitNotFound):
-        abort(404, message=exc.message)
-    if isinstance(exc, InvalidTransition | OpenPermitExists | ChangedMeanwhile):
-        abort(409, message=exc.message)
-    if isinstance(exc, ValidationFailed):
-        abort(422, message=exc.message, errors={"json": exc.errors})
-    raise exc
 
 
 @blp.route("")

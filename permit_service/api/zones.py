@@ -6,9 +6,8 @@ from typing import Any
 
 from flask import url_for
 from flask.views import MethodView
-from flask_smorest import abort
 
-from permit_service.api.blueprint import Blueprint
+from permit_service.api.blueprint import Blueprint, fail
 from permit_service.api.openapi import LOCATION_HEADER, ErrorSchema
 from permit_service.api.schemas import (
     PermitSchema,
@@ -17,7 +16,7 @@ from permit_service.api.schemas import (
     ZoneUpdateSchema,
 )
 from permit_service.api.security import admin_required
-from permit_service.domain import DomainError, ValidationFailed, ZoneCodeTaken, ZoneNotFound
+from permit_service.domain import DomainError
 from permit_service.services import zones as service
 
 blp = Blueprint("zones", __name__, url_prefix="/zones", description="Zones, quotas and fees")
@@ -35,17 +34,6 @@ def zone_code_parameter() -> list[dict[str, Any]]:
             "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{1,10}$"},
         }
     ]
-
-
-def fail(exc: DomainError) -> None:
-    """Translate a domain error into the API's JSON error answer."""
-    if isinstance(exc, ZoneNotFound):
-        abort(404, message=exc.message)
-    if isinstance(exc, ZoneCodeTaken):
-        abort(409, message=exc.message)
-    if isinstance(exc, ValidationFailed):
-        abort(422, message=exc.message, errors={"json": exc.errors})
-    raise exc
 
 
 @blp.route("")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +34,7 @@ from permit_service.domain import (
     next_status,
 )
 from permit_service.extensions import db
-from permit_service.models import Permit, PermitCount, PermitEvent
+from permit_service.models import Permit, PermitCount, PermitEvent, Zone
 from permit_service.services.notifications import TIME_EVENT_KINDS, outbox_insert
 
 SYSTEM_ACTOR = "system"
@@ -48,6 +48,9 @@ EXPIRY_REASON = TIME_EVENT_REASONS[PermitStatus.PENDING]
 
 P = Permit.__table__.c
 E = PermitEvent.__table__
+Z = Zone.__table__
+# The status that holds one of its zone's places (zones.valid_permits counts it).
+PLACE_HOLDING = PermitStatus.APPROVED
 # "Now", bound per call into statements that are built once (functools.cache in the callers).
 NOW = sa.bindparam("now", type_=P.expires_at.type)
 
@@ -158,18 +161,38 @@ def record_event(
 def move_counts(deltas: Mapping[PermitStatus, int]) -> None:
     """Add `deltas` to permit_counts in the caller's transaction: the counts' ONE writer.
 
-    One statement, rows in status order, so concurrent writers lock count rows in the same
-    order and never deadlock over them.
+    The deltas are gathered in the session and written when it commits (`_write_counts`), in
+    one statement, rows in status order. So the count rows (every writer's hot spot) are the
+    LAST locks any transaction takes, held only for its commit: a transaction holding them
+    never waits for a permit or zone row, and none can deadlock over them. A rollback drops
+    the deltas with everything else.
     """
-    rows = [{"status": s.value, "n": n} for s, n in sorted(deltas.items()) if n]
+    pending = db.session.info.setdefault(_COUNT_DELTAS, {})
+    for status, n in deltas.items():
+        pending[status] = pending.get(status, 0) + n
+
+
+_COUNT_DELTAS = "permit_count_deltas"
+
+
+@sa.event.listens_for(db.session, "before_commit")
+def _write_counts(session: sa.orm.Session) -> None:
+    deltas = session.info.pop(_COUNT_DELTAS, None)
+    rows = [{"status": s.value, "n": n} for s, n in sorted((deltas or {}).items()) if n]
     if not rows:
         return
-    dialect = db.session.get_bind().dialect.name
+    dialect = session.get_bind().dialect.name
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(PermitCount)
     upsert = insert.values(rows).on_conflict_do_update(
         index_elements=["status"], set_={"n": PermitCount.n + insert.excluded.n}
     )
-    db.session.execute(upsert)
+    session.execute(upsert)
+
+
+@sa.event.listens_for(db.session, "after_transaction_end")
+def _drop_counts(session: sa.orm.Session, transaction: sa.orm.SessionTransaction) -> None:
+    if transaction.parent is None:  # the whole transaction ended (committed or rolled back)
+        session.info.pop(_COUNT_DELTAS, None)
 
 
 # --- time events ----------------------------------------------------------------------------------
@@ -179,22 +202,28 @@ def record_due(narrow: sa.ColumnElement[bool], now: datetime) -> int:
     """Record the time events that have happened to the permits `narrow` selects (one or a few).
 
     For each status with a deadline (domain.DEADLINES), its due permits move to the status the
-    table gives, with one event each and the counts moved. Does not commit. Whole-table sweeps
-    go through `move_due_batch` instead (services.sweep), a bounded batch per transaction.
+    table gives, with one event each, the counts moved and the places they held left (their
+    zones' counters; giving the places on is services.zones.fill_places). Does not commit.
+    Whole-table sweeps go through `move_due_batch` instead (services.sweep), a bounded batch
+    per transaction.
     """
     total = 0
     for status, _deadline, target in due_transitions():
-        count = _move_due(status, target, narrow, now)
+        by_zone = _move_due(status, target, narrow, now)
+        count = sum(by_zone.values())
         if count:
             move_counts({status: -count, target: count})
+            if status is PLACE_HOLDING:
+                leave_places(by_zone)
         total += count
     return total
 
 
 def _move_due(
     status: PermitStatus, target: PermitStatus, narrow: sa.ColumnElement[bool], now: datetime
-) -> int:
-    """Move `status`'s due permits within `narrow` to `target` with their events; how many."""
+) -> dict[str, int]:
+    """Move `status`'s due permits within `narrow` to `target` with their events; how many,
+    by zone."""
     where = [due(status, now), narrow]
     columns, literals = _event_columns(status, target, now)
     move = sa.update(Permit.__table__).values(status=target.value, updated_at=now)
@@ -203,16 +232,39 @@ def _move_due(
         # One statement: the UPDATE's RETURNING feeds the INSERTs, so only rows this statement
         # really changed get an event and a notification, even when a sweep or an approve runs
         # concurrently (the UPDATE waits for a row another transaction holds, then re-checks it).
-        moved = move.where(*where).returning(P.id, P.email, P.valid_until).cte("moved")
+        moved = move.where(*where).returning(P.id, P.zone, P.email, P.valid_until).cte("moved")
         told = outbox_insert(kind, moved, now).cte("told")
-        insert = sa.insert(E).from_select(columns, sa.select(moved.c.id, *literals)).add_cte(told)
-        # SQLAlchemy only keeps an UPDATE's or DELETE's rowcount unless asked: ask for the INSERT.
-        return db.session.execute(insert.execution_options(preserve_rowcount=True)).rowcount
+        recorded = sa.insert(E).from_select(columns, sa.select(moved.c.id, *literals))
+        by_zone = sa.select(moved.c.zone, sa.func.count()).group_by(moved.c.zone)
+        return dict(db.session.execute(by_zone.add_cte(recorded.cte("recorded"), told)).all())
     # SQLite: the first write takes the database's single write lock, so no other writer can
     # change these rows between the statements of this transaction.
     db.session.execute(sa.insert(E).from_select(columns, sa.select(P.id, *literals).where(*where)))
     db.session.execute(outbox_insert(kind, Permit.__table__, now, *where))
-    return db.session.execute(move.where(*where)).rowcount
+    by_zone = dict(
+        db.session.execute(sa.select(P.zone, sa.func.count()).where(*where).group_by(P.zone)).all()
+    )
+    db.session.execute(move.where(*where))
+    return by_zone
+
+
+def leave_places(by_zone: Mapping[str, int]) -> None:
+    """Permits of these zones left approved (`by_zone`: how many each): their zones' counters
+    move with them, in the caller's transaction, so `zones.valid_permits` is always the number
+    stored as approved. A lowered quota's surplus shrinks first. Zone rows are locked in code
+    order, as every zone locker takes them (services.zones), after the permit rows.
+    """
+    for code in sorted(by_zone):
+        n = by_zone[code]
+        if n:
+            db.session.execute(
+                sa.update(Z)
+                .where(Z.c.code == code)
+                .values(
+                    valid_permits=Z.c.valid_permits - n,
+                    surplus=sa.case((Z.c.surplus > n, Z.c.surplus - n), else_=0),
+                )
+            )
 
 
 @dataclass(frozen=True)
@@ -223,6 +275,8 @@ class Batch:
     moved: int  # permits moved, each with its event
     # (deadline, id) of the last one taken: the next batch starts after it.
     after: tuple[datetime, str] | None
+    # Places left, by zone (a batch of a place-holding status): their counters moved with them.
+    left: Mapping[str, int] = field(default_factory=dict)
 
 
 def anything_due(now: datetime) -> list[PermitStatus]:
@@ -253,19 +307,27 @@ def move_due_batch(
         "after_id": (after or _START)[1],
     }
     if _dialect() == "postgresql":
-        seen, moved, last_at, last_id = db.session.execute(_pg_batch(status, target), params).one()
+        seen, moved, last_at, last_id, left = db.session.execute(
+            _pg_batch(status, target), params
+        ).one()
         after = (last_at, last_id) if seen else after
+        left = left or {}
     else:
         # SQLite: the transaction holds the single write lock (the sweep begins it IMMEDIATE;
-        # otherwise the INSERT takes it), so both statements see the same rows. Moved rows
+        # otherwise the INSERT takes it), so the statements see the same rows. Moved rows
         # leave the partial index: the next batch starts at the front again, no key needed.
         seen = db.session.execute(_sqlite_events(status, target), params).rowcount
         db.session.execute(_sqlite_outbox(status), params)
+        left = {}
+        if status is PLACE_HOLDING:
+            left = dict(db.session.execute(_sqlite_zones(status), params).all())
         moved = db.session.execute(_sqlite_move(status, target), params).rowcount
         assert moved == seen, "the batch's rows changed under the write lock"
     if moved:
         move_counts({status: -moved, target: moved})
-    return Batch(seen=seen, moved=moved, after=after)
+    if status is PLACE_HOLDING:
+        leave_places(left)
+    return Batch(seen=seen, moved=moved, after=after, left=left)
 
 
 # Before every key: the first batch's `after`.
@@ -324,13 +386,19 @@ def _pg_batch(status: PermitStatus, target: PermitStatus) -> sa.Select[Any]:
         sa.update(Permit.__table__)
         .where(P.id == batch.c.id, due(status))
         .values(status=target.value, updated_at=NOW)
-        .returning(P.id, P.email, P.valid_until)
+        .returning(P.id, P.zone, P.email, P.valid_until)
         .cte("moved")
     )
     columns, literals = _event_columns(status, target, NOW)
     recorded = sa.insert(E).from_select(columns, sa.select(moved.c.id, *literals)).cte("recorded")
     # The residents' notifications of the batch, in its statement (the outbox).
     told = outbox_insert(TIME_EVENT_KINDS[status], moved, NOW).cte("told")
+    by_zone = sa.select(moved.c.zone, sa.func.count().label("n")).group_by(moved.c.zone).subquery()
+    left = (
+        sa.select(sa.func.json_object_agg(by_zone.c.zone, by_zone.c.n)).scalar_subquery()
+        if status is PLACE_HOLDING
+        else sa.null()
+    )
     last_at = sa.select(sa.func.max(batch.c.deadline)).scalar_subquery()
     last_id = (
         sa.select(sa.func.max(batch.c.id)).where(batch.c.deadline == last_at).scalar_subquery()
@@ -340,6 +408,7 @@ def _pg_batch(status: PermitStatus, target: PermitStatus) -> sa.Select[Any]:
         sa.select(sa.func.count()).select_from(moved).scalar_subquery(),
         last_at,
         last_id,
+        left,
     ).add_cte(recorded, told)
 
 
@@ -358,6 +427,13 @@ def _sqlite_outbox(status: PermitStatus) -> sa.Insert:
     return outbox_insert(
         TIME_EVENT_KINDS[status], Permit.__table__, NOW, _ROWID.in_(_next_due(status, _ROWID))
     )
+
+
+@functools.cache
+def _sqlite_zones(status: PermitStatus) -> sa.Select[Any]:
+    """The batch's permits by zone (taken before they move, under the write lock)."""
+    batch = _next_due(status, P.zone).subquery()
+    return sa.select(batch.c.zone, sa.func.count()).group_by(batch.c.zone)
 
 
 @functools.cache

@@ -280,8 +280,8 @@ def expire_due_permits(now: datetime | None = None) -> int:
     approved past its validity, both become expired); return how many.
 
     In short batches, each committed (services.sweep): applies and decisions go on meanwhile.
-    Then the places the expired permits freed go to their zones' waiting lists (each zone's
-    count is taken again under its row lock: the batches do not say which zones they touched).
+    Each batch leaves the places its expired permits held (their zones' counters move in the
+    batch's transaction); then the free places go to the zones' waiting lists.
     """
     now = now or utcnow()
     count = sweep_due(now)
@@ -361,7 +361,6 @@ def _transition(
             sa.update(Permit.__table__).where(*guard).values(**values)
         ).rowcount
         if changed == 1:
-            # The counts before the zone's row, as the sweep takes them: no lock-order deadlock.
             if target is not current:
                 move_counts({current: -1, target: 1})
             placed, at = _places(pid, row.zone, current, target, action, now)

@@ -9,7 +9,8 @@ transition has recorded the change (then it is given at once, in that transactio
 
 Lock order, everywhere: the permit rows first (the compare-and-set), then zone rows in code
 order, then the waiting permits a place goes to (only cancels and revokes of waiting permits
-lock those, and they never take a zone's row), so none of these can deadlock.
+lock those, and they never take a zone's row), and the permit_counts rows last, at commit
+(services.lifecycle.move_counts), so none of these can deadlock.
 """
 
 from __future__ import annotations
@@ -37,14 +38,15 @@ from permit_service.domain import (
 )
 from permit_service.extensions import db
 from permit_service.localtime import city_zone
-from permit_service.models import Permit, PermitCount, Zone, utcnow
+from permit_service.models import Permit, Zone, utcnow
 from permit_service.services import notifications
 from permit_service.services.lifecycle import (
     SYSTEM_ACTOR,
     P,
+    due,
+    leave_places,
     move_counts,
     record_event,
-    status_condition,
 )
 from permit_service.validity import default_valid_until, fee_for
 
@@ -168,19 +170,6 @@ def update_zone(
     given = {"name": name, "quota": quota, "monthly_fee": monthly_fee, "open": open}
     clean = _clean({k: v for k, v in given.items() if v is not UNSET})
     key = _code_or_missing(code)
-    if "quota" in clean:
-        # Places may be given: lock the counts they move BEFORE the zone's row, in the order
-        # every transition and the sweep take them (counts, then zone), so none deadlock.
-        db.session.execute(
-            sa.select(PermitCount.status)
-            .where(
-                PermitCount.status.in_(
-                    [s.value for s in (PermitStatus.APPROVED, PermitStatus.WAITLISTED)]
-                )
-            )
-            .order_by(PermitCount.status)
-            .with_for_update()
-        ).all()
     row = _lock(key)
     if "quota" in clean:
         new = clean["quota"]
@@ -202,13 +191,18 @@ def get_zone(code: str) -> Zone:
 
 
 def list_zones() -> list[ZoneView]:
-    """Every zone by code, with its valid approved permits now and its waiting line's length."""
+    """Every zone by code, with its valid approved permits now and its waiting line's length.
+
+    Valid now: the zone's counter of permits stored as approved, less those whose validity has
+    ended but is not recorded yet (a short range of the partial deadline index), so no read
+    counts the zone's permits.
+    """
     now = utcnow()
     zones = list(db.session.scalars(sa.select(Zone).order_by(Zone.code)))
-    valid = dict(
+    ended = dict(
         db.session.execute(
             sa.select(P.zone, sa.func.count())
-            .where(status_condition(PermitStatus.APPROVED, now))
+            .where(due(PermitStatus.APPROVED, now))
             .group_by(P.zone)
         ).all()
     )
@@ -219,7 +213,10 @@ def list_zones() -> list[ZoneView]:
             .group_by(P.zone)
         ).all()
     )
-    return [ZoneView(z, int(valid.get(z.code, 0)), int(waiting.get(z.code, 0))) for z in zones]
+    return [
+        ZoneView(z, z.valid_permits - int(ended.get(z.code, 0)), int(waiting.get(z.code, 0)))
+        for z in zones
+    ]
 
 
 def get_zone_view(code: str) -> ZoneView:
@@ -285,23 +282,16 @@ def take_place(code: str) -> bool:
 
 def release_place(code: str) -> None:
     """One of the zone's approved permits left approved: free its place and give it on."""
-    db.session.execute(
-        sa.update(Zone.__table__)
-        .where(Z.code == code)
-        .values(
-            valid_permits=Z.valid_permits - 1,
-            surplus=sa.case((Z.surplus > 0, Z.surplus - 1), else_=0),
-        )
-    )
+    leave_places({code: 1})
     give_places(code)
 
 
 def fill_places(zone_codes: Iterable[str] | None = None) -> int:
-    """After time events were recorded: recount each zone's approved permits, give free places.
+    """Give the free places of these zones (`None`: every zone) to their lines; how many.
 
-    For the sweep (and the narrowed recording of one due permit). `None`: every zone. The count
-    is taken under the zone's row lock, so it sees every committed change and the caller's own.
-    Returns how many places were given. Does not commit.
+    For the sweep and the narrowed recording of due permits: time events leave their places
+    as they are recorded (services.lifecycle.leave_places), and the places are given here,
+    each zone under its row lock, in code order. Does not commit.
     """
     codes = (
         sorted(set(zone_codes))
@@ -310,20 +300,7 @@ def fill_places(zone_codes: Iterable[str] | None = None) -> int:
     )
     given = 0
     for code in codes:
-        row = _lock(code)
-        stored = db.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(Permit)
-            .where(P.zone == code, P.status == PermitStatus.APPROVED.value)
-        )
-        count = int(stored or 0)
-        if count != row.valid_permits:
-            surplus = 0 if row.quota is None else max(0, count - row.quota)
-            db.session.execute(
-                sa.update(Zone.__table__)
-                .where(Z.code == code)
-                .values(valid_permits=count, surplus=surplus)
-            )
+        _lock(code)
         given += give_places(code)
     return given
 

@@ -131,7 +131,7 @@ def queue() -> ResponseReturnValue:
     zones = zone_service.list_zones()
     # An unknown zone in the query string filters nothing rather than failing the page.
     zone = request.args.get("zone", "").strip().upper()
-    names = {view.zone.code: view.zone.name for view in zones}
+    names = {view.zone.code: words.zone_name(view.zone) for view in zones}
     zone = zone if zone in names else ""
     if zone:  # one zone's permits; the tabs count what the filter shows
         found = queries.list_permits(
@@ -159,7 +159,7 @@ def queue() -> ResponseReturnValue:
         search=search,
         zone=zone,
         zones=zones,
-        zone_name=names.get(zone),
+        chosen_zone=names.get(zone),
         zone_names=names,
         zone_fees={view.zone.code: view.zone.monthly_fee for view in zones},
         places={

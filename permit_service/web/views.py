@@ -61,6 +61,7 @@ def _template_helpers() -> dict[str, object]:
         "city_zone_name": lambda: current_app.config.get("CITY_TIMEZONE") or "UTC",
         "validity_days": lambda: current_app.config["PERMIT_VALIDITY_DAYS"],
         "money": words.money,
+        "zone_name": words.zone_name,
         "currency": words.currency,
     }
 
@@ -86,7 +87,7 @@ def index() -> ResponseReturnValue:
     zones = [view for view in zone_service.list_zones() if view.zone.open]
     form = PermitApplicationForm()
     form.zone.choices = [("", _("Choose a zone"))] + [
-        (v.zone.code, words.zone_choice(v.zone.name, v.zone.monthly_fee)) for v in zones
+        (v.zone.code, words.zone_choice(words.zone_name(v.zone), v.zone.monthly_fee)) for v in zones
     ]
     code = 200
     if form.validate_on_submit():

@@ -20,6 +20,7 @@ from flask_babel import format_currency, gettext, lazy_gettext
 
 from permit_service import localtime
 from permit_service.domain import PermitStatus
+from permit_service.models import DEFAULT_ZONE, DEFAULT_ZONE_NAME
 from permit_service.services import permits as service
 from permit_service.services.lifecycle import TIME_EVENT_REASONS
 from permit_service.services.zones import PLACE_REASON
@@ -199,6 +200,13 @@ def money(amount: Decimal | int | None) -> str:
     if amount is None:
         return "—"
     return format_currency(Decimal(amount), currency())
+
+
+def zone_name(zone: Any) -> str:
+    """A zone's name for the page: the built-in zone's, in the page's language until renamed."""
+    if zone.code == DEFAULT_ZONE and zone.name == DEFAULT_ZONE_NAME:
+        return gettext("Whole city")
+    return str(zone.name)
 
 
 def zone_choice(name: str, monthly_fee: Decimal) -> str:

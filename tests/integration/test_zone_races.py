@@ -125,20 +125,48 @@ def test_ten_concurrent_approvals_for_one_place(cluster) -> None:
     assert (zone["valid_permits"], zone["waitlist_length"]) == (1, 9)
 
 
-def _over_quota(database_url: str, stop: threading.Event, seen: list[str]) -> None:
-    """Sample (one snapshot each) every zone's quota and valid approved permits until `stop`."""
+class QuotaChanges:
+    """How many quota changes were sent and answered (a monitor tells when none was in flight)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.started = self.finished = 0
+
+    def counts(self) -> tuple[int, int]:
+        with self.lock:
+            return self.started, self.finished
+
+
+def _over_quota(
+    database_url: str, stop: threading.Event, seen: list[str], changes: QuotaChanges
+) -> None:
+    """Sample every zone's places until `stop`, one consistent snapshot (one statement) each.
+
+    A lowered quota revokes nothing: the zone's `surplus` is how far it stood above it then, and
+    shrinks as permits leave. So at every snapshot the valid approved permits never exceed
+    quota + surplus, and between two snapshots with no quota change in flight the surplus never
+    grows (no place was given above the quota).
+    """
     engine = sa.create_engine(database_url)
     query = sa.text(
-        "SELECT z.code, z.quota, (SELECT count(*) FROM permits p WHERE p.zone = z.code "
+        "SELECT z.code, z.quota, z.surplus, (SELECT count(*) FROM permits p WHERE p.zone = z.code "
         "AND p.status = 'approved' AND p.valid_until > now()) AS valid FROM zones z "
         "WHERE z.quota IS NOT NULL"
     )
+    last: dict[str, tuple[int | None, int]] = {}
     try:
         with engine.connect() as conn:
             while not stop.is_set():
-                for code, quota, valid in conn.execute(query):
-                    if valid > quota:
-                        seen.append(f"{code}: {valid} valid permits, quota {quota}")
+                started, finished = changes.counts()
+                rows = conn.execute(query).all()
+                quiet = started == finished and changes.counts()[0] == started
+                for code, quota, surplus, valid in rows:
+                    if valid > quota + surplus:
+                        seen.append(f"{code}: {valid} valid permits, quota {quota} + {surplus}")
+                    before = last.get(code, (None, 0))
+                    if quiet and before[0] == started and surplus > before[1]:
+                        seen.append(f"{code}: surplus grew to {surplus} with quota {quota}")
+                    last[code] = (started, surplus) if quiet else (None, surplus)
                 conn.commit()
                 time.sleep(0.02)
     finally:
@@ -150,12 +178,12 @@ def test_random_workload_never_exceeds_the_quota_nor_skips_the_line(cluster) -> 
     codes = ["MIXA", "MIXB"]
     for code in codes:
         _zone(cluster, code, 2)
-    quotas = dict.fromkeys(codes, 2)
     ids = {code: [_apply(cluster, code, n) for n in range(30)] for code in codes}
-    stop, seen = threading.Event(), []
-    monitor = threading.Thread(target=_over_quota, args=(cluster["database_url"], stop, seen))
+    stop, seen, changes = threading.Event(), [], QuotaChanges()
+    monitor = threading.Thread(
+        target=_over_quota, args=(cluster["database_url"], stop, seen, changes)
+    )
     monitor.start()
-    lock = threading.Lock()
 
     def act(seed: int) -> None:
         rnd = random.Random(seed)
@@ -173,10 +201,14 @@ def test_random_workload_never_exceeds_the_quota_nor_skips_the_line(cluster) -> 
             elif roll < 0.9:
                 assert http("POST", f"{base}/permits/{pid}/cancel")[0] in {200, 409}
             else:
-                with lock:  # raised only: a lowered quota is allowed to stand below the count
-                    quotas[code] += 1
-                    quota = quotas[code]
-                status = http("PATCH", f"{base}/zones/{code}", {"quota": quota}, headers)[0]
+                quota = rnd.randint(0, 4)  # raised or lowered (below the count: nothing revoked)
+                with changes.lock:
+                    changes.started += 1
+                try:
+                    status = http("PATCH", f"{base}/zones/{code}", {"quota": quota}, headers)[0]
+                finally:
+                    with changes.lock:
+                        changes.finished += 1
                 assert status == 200
             time.sleep(rnd.uniform(0, 0.05))
 

@@ -18,8 +18,8 @@ from permit_service.domain import (
 )
 from permit_service.extensions import db
 from permit_service.models import Permit, PermitEvent, Zone, utcnow
+from permit_service.services import lifecycle, queries, zones
 from permit_service.services import permits as service
-from permit_service.services import queries, zones
 from permit_service.services.lifecycle import SYSTEM_ACTOR
 from tests import factories
 
@@ -178,6 +178,58 @@ def test_the_sweep_gives_places_freed_by_time(app):
         assert got.status == A.value and got.valid_from is not None and got.valid_until is not None
         assert queries.list_events(waiting)[-1].actor == SYSTEM_ACTOR
         assert zones.get_zone("NORTH").valid_permits == 1
+
+
+def _stored_approved() -> dict[str, int]:
+    return dict(
+        db.session.execute(
+            sa.select(Permit.zone, sa.func.count())
+            .where(Permit.status == A.value)
+            .group_by(Permit.zone)
+        ).all()
+    )
+
+
+def test_each_sweep_batch_leaves_the_places_its_permits_held(app):
+    """zones.valid_permits is the number stored as approved after every batch, in two zones,
+    and the zones' view is exact before, between and after the batches."""
+    with app.app_context():
+        for code in ("NORTH", "SOUTH"):
+            zones.create_zone(code, code.title(), quota=10)
+        soon = utcnow() + timedelta(hours=1)
+        for n in range(6):
+            pid = _apply("NORTH" if n % 2 else "SOUTH", n)
+            service.approve_permit(pid, ADMIN, valid_until=soon + timedelta(seconds=n))
+        service.approve_permit(_apply("NORTH", 9), ADMIN)  # valid a year
+        clock.advance(timedelta(hours=2))
+        views = {v.zone.code: v.valid_permits for v in zones.list_zones()}
+        assert (views["NORTH"], views["SOUTH"]) == (1, 0)  # ended but not recorded: not valid
+        now = utcnow()
+        batch = lifecycle.move_due_batch(A, now, 4, None)
+        assert batch.moved == 4 and sum(batch.left.values()) == 4
+        db.session.commit()
+        for code, stored in _stored_approved().items():
+            assert zones.get_zone(code).valid_permits == stored
+        views = {v.zone.code: v.valid_permits for v in zones.list_zones()}
+        assert (views["NORTH"], views["SOUTH"]) == (1, 0)  # exact between batches too
+        assert lifecycle.move_due_batch(A, now, 4, batch.after).moved == 2
+        db.session.commit()
+        assert {z: zones.get_zone(z).valid_permits for z in ("NORTH", "SOUTH")} == {
+            "NORTH": 1,
+            "SOUTH": 0,
+        }
+
+
+def test_recording_one_ended_permit_leaves_its_place(app):
+    with app.app_context():
+        zones.create_zone("NORTH", "North", quota=2)
+        ended = _apply("NORTH", 0)
+        service.approve_permit(ended, ADMIN, valid_until=utcnow() + timedelta(hours=1))
+        service.approve_permit(_apply("NORTH", 1), ADMIN)
+        clock.advance(timedelta(hours=2))
+        assert lifecycle.record_due(Permit.id == ended, utcnow()) == 1
+        db.session.commit()
+        assert zones.get_zone("NORTH").valid_permits == 1 == _stored_approved()["NORTH"]
 
 
 def test_a_decision_on_an_ended_permit_records_it_and_frees_its_place(app):

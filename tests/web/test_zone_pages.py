@@ -416,3 +416,14 @@ def test_a_place_given_by_the_line_reads_in_the_history(admin_client, app):
     )
     german = text(admin_client.get(f"/admin/permits/{permit_id}", headers=GERMAN))
     assert "Auf der Warteliste → Genehmigt die Warteliste (automatisch)" in german
+
+
+def test_the_built_in_zone_is_named_in_the_page_language_until_renamed(app, client):
+    """CITY, made by migration 0008 as "Whole city", reads "Ganze Stadt" on German pages."""
+    assert "Permits are issued for one zone: Whole city." in words_of(client.get("/"))
+    german = words_of(client.get("/", headers=GERMAN))
+    assert "Ganze Stadt" in german and "Whole city" not in german
+    with app.app_context():
+        zones.update_zone("CITY", name="Old town")
+    german = words_of(client.get("/", headers=GERMAN))
+    assert "Old town" in german and "Ganze Stadt" not in german
