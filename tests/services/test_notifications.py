@@ -336,3 +336,17 @@ def test_the_sweep_writes_one_notification_per_ended_permit_with_an_address(
             | {(p.id, "approved"): 1 for p in ended}
         )
         assert not {p.id for p in without} & {p for p, _ in kinds}
+
+
+def test_a_due_permit_acted_on_before_the_sweep_tells_its_end_once(app: Flask) -> None:
+    """The end recorded by a decision (not the sweep) writes the message; the sweep adds none."""
+    with app.app_context():
+        late = make_permit("pending", due=True, email="late@example.org")
+        ended = make_permit("approved", due=True, email="ended@example.org")
+        with pytest.raises(Exception):  # noqa: B017, PT011 - 409: it expired meanwhile
+            service.approve_permit(late.id, actor=ADMIN)
+        with pytest.raises(Exception):  # noqa: B017, PT011 - 409: renew an ended permit
+            service.renew_permit(ended.id, actor=ADMIN)
+        service.expire_due_permits()
+        assert _kinds(late.id) == ["received", "expired"]
+        assert _kinds(ended.id) == ["received", "approved", "validity_ended"]
