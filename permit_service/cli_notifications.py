@@ -6,7 +6,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from permit_service.services import notifications as service
+from permit_service.services import delivery as service
 
 
 @click.group("notifications", cls=AppGroup)

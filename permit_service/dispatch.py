@@ -11,6 +11,7 @@ delivery sends them once the broker is back). A rollback forgets the ids: nothin
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -70,13 +71,18 @@ class Publisher:
             self._pid = os.getpid()
 
     def _run(self) -> None:
+        connections: dict[int, Any] = {}  # one broker connection per app, kept between tasks
         while True:
             app, task, args = self._queue.get()
             try:
                 if time.monotonic() >= self._paused_until:
-                    self._publish(app, task, args)
+                    self._publish(app, task, args, connections)
             except Exception as exc:  # noqa: BLE001 - the broker's trouble is never the caller's
                 self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE
+                conn = connections.pop(id(app), None)
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.release()
                 log.warning(
                     "broker unavailable; queued notifications wait for the sweep",
                     extra={"error": type(exc).__name__},
@@ -85,14 +91,17 @@ class Publisher:
                 self._queue.task_done()
 
     @staticmethod
-    def _publish(app: Flask, task: str, args: list[Any]) -> None:
+    def _publish(app: Flask, task: str, args: list[Any], connections: dict[int, Any]) -> None:
         celery = app.extensions.get("celery")
         if celery is None:  # a `flask ...` command: the worker's next sweep delivers
             return
-        timeout = app.config["MAIL_PUBLISH_TIMEOUT"]
-        with celery.connection_for_write() as conn:
+        conn = connections.get(id(app))
+        if conn is None:
+            conn = celery.connection_for_write()
+            timeout = app.config["MAIL_PUBLISH_TIMEOUT"]
             conn.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
-            celery.send_task(task, args=args, connection=conn, retry=False)
+            connections[id(app)] = conn
+        celery.send_task(task, args=args, connection=conn, retry=False)
 
 
 publisher = Publisher()

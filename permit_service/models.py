@@ -199,9 +199,9 @@ class PermitEvent(db.Model):
 class Notification(db.Model):
     """One message to a permit's resident: the outbox row, written with the change it tells of.
 
-    services.notifications writes and sends them. `next_attempt_at` is when a send may be tried
-    next: the backoff after a failure, or the lease of a send in progress (a worker that dies
-    mid-send leaves it to run out, then the sweep queues the message again). The message is
+    services.notifications writes them, services.delivery sends them. `next_attempt_at` is when
+    a send may be tried next: the backoff after a failure, or the lease of a send in progress (a
+    worker that dies mid-send leaves it to run out, then the sweep's delivery sends it). It is
     composed when sent, from the permit and the values kept here as they were at the change
     (`reason`, `place`, `period_end`: the end of validity it speaks of, `deadline`: the
     application's, `offset_seconds`: a reminder's), in the permit's language.

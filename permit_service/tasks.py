@@ -6,7 +6,7 @@ from celery import Task, shared_task
 from flask import current_app
 
 from permit_service.db_bounds import background
-from permit_service.services import notifications
+from permit_service.services import delivery
 from permit_service.services.permits import expire_due_permits
 
 
@@ -22,7 +22,7 @@ def expire_pending() -> int:
 @shared_task(name="notifications.send", bind=True, ignore_result=True, max_retries=None)
 def send(self: Task, notification_id: int) -> str | None:
     """Send one notification; a failed attempt retries itself after its backoff."""
-    attempt = notifications.send_notification(notification_id)
+    attempt = delivery.send_notification(notification_id)
     if attempt.retry_in is not None:
         # If this retry is lost (broker down, worker gone), the sweep's delivery picks it up.
         raise self.retry(countdown=attempt.retry_in)
@@ -32,4 +32,4 @@ def send(self: Task, notification_id: int) -> str | None:
 @shared_task(name="notifications.deliver", ignore_result=True)
 def deliver() -> int:
     """Send every queued notification whose time has come (the sweep asks for this)."""
-    return notifications.deliver_due()
+    return delivery.deliver_due()

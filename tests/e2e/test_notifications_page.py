@@ -8,7 +8,7 @@ from datetime import timedelta
 from playwright.sync_api import Page, expect
 
 from permit_service import clock
-from permit_service.services import notifications
+from permit_service.services import delivery
 from permit_service.services import permits as service
 from tests.e2e.conftest import ADMIN, LiveServer, check_accessibility
 from tests.e2e.test_journeys import sign_in
@@ -22,15 +22,15 @@ def test_admin_sees_the_emails_of_a_permit_and_their_delivery(
             "Aisha Khan", "BR 2210", "8 Mill Lane, Springfield", "aisha.khan@example.org"
         ).permit
         pid, plate = permit.id, permit.license_plate
-        assert notifications.deliver_due() == 1  # received: an .eml file (no MAIL_SERVER)
+        assert delivery.deliver_due() == 1  # received: an .eml file (no MAIL_SERVER)
         service.approve_permit(pid, actor=ADMIN[0])
-        assert notifications.deliver_due() == 1
+        assert delivery.deliver_due() == 1
         # The mail server refuses the next one until it fails for good.
         live.app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=9, MAIL_MAX_ATTEMPTS=2)
         service.revoke_permit(pid, actor=ADMIN[0], reason="Moved out of the zone")
-        assert notifications.deliver_due() == 0
+        assert delivery.deliver_due() == 0
         clock.advance(timedelta(seconds=31))
-        assert notifications.deliver_due() == 0
+        assert delivery.deliver_due() == 0
         live.app.config.update(MAIL_SERVER=None)
     sign_in(page, live)
     page.goto(live(f"/admin/permits/{pid}"))

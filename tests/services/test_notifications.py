@@ -19,7 +19,7 @@ from flask import Flask
 from permit_service import clock
 from permit_service.extensions import db
 from permit_service.models import Notification, utcnow
-from permit_service.services import notifications, zones
+from permit_service.services import delivery, zones
 from permit_service.services import permits as service
 from tests.conftest import auth_headers
 from tests.factories import make_permit
@@ -140,8 +140,8 @@ def test_every_step_of_a_permits_life_reaches_the_resident_in_their_language(
         en, de, revoked = _plain(en), _plain(de), _plain(revoked)
         second = _plain(second.permit)
         total = len(_rows())
-        assert notifications.deliver_due() == total
-        assert notifications.deliver_due() == 0  # nothing twice
+        assert delivery.deliver_due() == total
+        assert delivery.deliver_due() == 0  # nothing twice
         rows = _rows()
         assert {n.status for n in rows} == {"sent"}
         assert all(n.attempts == 1 and n.sent_at is not None for n in rows)
@@ -201,16 +201,16 @@ def test_mail_server_down_then_up_every_message_arrives_once(
         permits = [make_permit("pending", email=f"r{i}@example.org") for i in range(3)]
         for permit in permits:
             service.approve_permit(permit.id, actor=ADMIN)
-        assert notifications.deliver_due() == 0  # the server refuses: stops at the first
+        assert delivery.deliver_due() == 0  # the server refuses: stops at the first
         rows = _rows()
         assert [n.attempts for n in rows] == [1, 0, 0, 0, 0, 0]
         assert rows[0].status == "queued" and "ConnectionRefusedError" in (rows[0].last_error or "")
         assert rows[0].next_attempt_at >= utcnow() + timedelta(seconds=55)  # MAIL_RETRY_SECONDS
         smtp.start()
         # The failed one waits for its backoff; the rest go now.
-        assert notifications.deliver_due() == 5
+        assert delivery.deliver_due() == 5
         clock.advance(timedelta(seconds=61))
-        assert notifications.deliver_due() == 1
+        assert delivery.deliver_due() == 1
         assert {n.status for n in _rows()} == {"sent"}
     smtp.wait_for(6, 5)
     assert sorted(smtp.message_ids().values()) == [1] * 6
@@ -224,7 +224,7 @@ def test_after_max_attempts_failed_until_retry_failed(app_factory: Any, smtp: Sm
         delays = []
         for _ in range(3):
             before = utcnow()
-            attempt = notifications.send_notification(_rows()[0].id)
+            attempt = delivery.send_notification(_rows()[0].id)
             delays.append(attempt.retry_in)
             if attempt.retry_in:
                 assert _rows()[0].next_attempt_at >= before + timedelta(seconds=attempt.retry_in)
@@ -232,7 +232,7 @@ def test_after_max_attempts_failed_until_retry_failed(app_factory: Any, smtp: Sm
         assert delays == [10.0, 20.0, None]  # exponential backoff, then failed
         (row,) = _rows()
         assert (row.status, row.attempts) == ("failed", 3)
-        assert notifications.deliver_due() == 0  # failed ones are not tried again by themselves
+        assert delivery.deliver_due() == 0  # failed ones are not tried again by themselves
 
     headers = auth_headers(app)
     answer = app.test_client().get(f"/permits/{permit_id}/notifications", headers=headers)
@@ -247,7 +247,7 @@ def test_after_max_attempts_failed_until_retry_failed(app_factory: Any, smtp: Sm
     assert result.exit_code == 0, result.output
     assert result.output.startswith("1 failed notification queued again")
     with app.app_context():
-        assert notifications.deliver_due() == 1
+        assert delivery.deliver_due() == 1
         (row,) = _rows()
         assert (row.status, row.attempts, row.last_error) == ("sent", 1, None)
     assert len(smtp.wait_for(1, 5)) == 1
@@ -260,8 +260,8 @@ def test_two_sends_of_one_message_send_it_once(mail_app: Flask, smtp: SmtpServer
     with mail_app.app_context():
         make_permit("pending", email="once@example.org")
         (row,) = _rows()
-        first = notifications.send_notification(row.id)
-        second = notifications.send_notification(row.id)
+        first = delivery.send_notification(row.id)
+        second = delivery.send_notification(row.id)
         assert first.status == "sent" and second.status is None
     assert len(smtp.wait_for(1, 5)) == 1
 
@@ -271,7 +271,7 @@ def test_without_mail_server_messages_are_eml_files_in_the_instance(app_factory:
     assert app.config["MAIL_SERVER"] is None
     with app.app_context():
         permit = _plain(make_permit("pending", email="file@example.org", language="de"))
-        assert notifications.deliver_due() == 1
+        assert delivery.deliver_due() == 1
         (row,) = _rows()
     folder = Path(app.instance_path) / "mail"
     (eml,) = folder.glob("*.eml")
@@ -336,3 +336,17 @@ def test_the_sweep_writes_one_notification_per_ended_permit_with_an_address(
             | {(p.id, "approved"): 1 for p in ended}
         )
         assert not {p.id for p in without} & {p for p, _ in kinds}
+
+
+def test_a_due_permit_acted_on_before_the_sweep_tells_its_end_once(app: Flask) -> None:
+    """The end recorded by a decision (not the sweep) writes the message; the sweep adds none."""
+    with app.app_context():
+        late = make_permit("pending", due=True, email="late@example.org")
+        ended = make_permit("approved", due=True, email="ended@example.org")
+        with pytest.raises(Exception):  # noqa: B017, PT011 - 409: it expired meanwhile
+            service.approve_permit(late.id, actor=ADMIN)
+        with pytest.raises(Exception):  # noqa: B017, PT011 - 409: renew an ended permit
+            service.renew_permit(ended.id, actor=ADMIN)
+        service.expire_due_permits()
+        assert _kinds(late.id) == ["received", "expired"]
+        assert _kinds(ended.id) == ["received", "approved", "validity_ended"]

@@ -8,7 +8,7 @@ from flask import Flask
 
 from permit_service.extensions import db
 from permit_service.models import Permit
-from permit_service.services import notifications
+from permit_service.services import delivery
 from permit_service.services import permits as service
 from tests.web.conftest import ADMIN, apply_web, text
 
@@ -25,7 +25,7 @@ def test_the_permit_page_lists_its_emails_with_their_delivery_state(
     assert "Application received" in page and "Refused" in page
     assert _states(response) == ["Queued", "Queued"]
     with app.app_context():
-        assert notifications.deliver_due() == 2  # MAIL_SERVER unset: .eml files
+        assert delivery.deliver_due() == 2  # MAIL_SERVER unset: .eml files
     assert _states(admin_client.get(f"/admin/permits/{pid}")) == ["Sent", "Sent"]
 
 
