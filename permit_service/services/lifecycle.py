@@ -363,6 +363,9 @@ def _next_due(status: PermitStatus, *columns: sa.ColumnElement[Any]) -> sa.Selec
     )
 
 
+_CTID = sa.literal_column("permits.ctid")
+
+
 @functools.cache
 def _pg_batch(status: PermitStatus, target: PermitStatus) -> sa.Select[Any]:
     """One statement: lock the batch (skipping rows others hold), move it, record the events.
@@ -373,13 +376,17 @@ def _pg_batch(status: PermitStatus, target: PermitStatus) -> sa.Select[Any]:
     """
     deadline, pid = _batch_keys(status)
     batch = (
-        _next_due(status, pid.label("id"), deadline.label("deadline"))
+        _next_due(status, _CTID.label("tid"), pid.label("id"), deadline.label("deadline"))
         .with_for_update(skip_locked=True)
         .cte("batch")
     )
+    # The locked rows by their physical address (a TID scan), not by a search of the primary
+    # key per row (or, for a large batch, a hash join over the table): the row lock keeps the
+    # address valid until this statement writes the row.
+    tids = sa.func.array(sa.select(batch.c.tid).scalar_subquery())
     moved = (
         sa.update(Permit.__table__)
-        .where(P.id == batch.c.id, due(status))
+        .where(sa.any_(tids) == _CTID, due(status))
         .values(status=target.value, updated_at=NOW)
         .returning(P.id, P.zone)
         .cte("moved")
