@@ -372,7 +372,8 @@ def _pg_batch(status: PermitStatus, target: PermitStatus) -> sa.Select[Any]:
 
     Rows another transaction holds (an approve deciding one) are skipped: left to it, or to
     the next sweep; two sweeps at once take disjoint batches instead of queueing on, or
-    deadlocking over, each other's row locks. Returns (taken, moved, last deadline, last id).
+    deadlocking over, each other's row locks. Returns (taken, moved, last deadline, last id,
+    places left by zone: a JSON object, for a place-holding status).
     """
     deadline, pid = _batch_keys(status)
     batch = (
