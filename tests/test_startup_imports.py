@@ -4,8 +4,9 @@ Bounded structurally (which heavy packages a real `flask` process imports), not 
 time, which a busy machine would make flaky: Flask-Migrate and alembic (~0.4 s) load only for
 `flask db ...`; Celery and kombu (~0.3 s) not for `flask` commands; the JSON API with its
 OpenAPI document (flask-smorest, marshmallow, webargs, apispec, ~0.25 s with the web pages)
-only when a command uses a route; psycopg (~0.1 s) not on SQLite. bench/README.md has the
-timings; measure with `python -X importtime -m flask users list`.
+only when a command uses a route; psycopg (~0.1 s) not on SQLite; email_validator (~30 ms)
+only where an address is checked. bench/README.md has the timings; measure with
+`python -X importtime -m flask users list`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ MIGRATIONS = ("alembic", "flask_migrate", "mako")
 CELERY = ("celery", "kombu", "amqp", "billiard")
 POSTGRES_DRIVER = ("psycopg", "psycopg_binary")  # ~0.1 s: only when DATABASE_URL is PostgreSQL
 API = ("flask_smorest", "marshmallow", "webargs", "apispec", "yaml", "flask_swagger_ui")
+ADDRESS_RULES = ("email_validator",)  # ~30 ms: only where an address is checked
 ROUTES = ("permit_service.api.permits", "permit_service.api.auth", "permit_service.web.views")
 
 # Runs the installed `flask` script as the shell would, then writes every imported module's name.
@@ -91,7 +93,7 @@ def test_a_flask_command_imports_no_migrations_celery_or_api(migrated, args, ans
     modules, output = _modules_of_flask_command(migrated, *args)
     assert answer in output  # the probe works: the command ran to its answer
     assert "sqlalchemy" in _top_level(modules) and "wsgi" in modules  # and the app was built
-    assert not _top_level(modules) & {*MIGRATIONS, *CELERY, *POSTGRES_DRIVER, *API}
+    assert not _top_level(modules) & {*MIGRATIONS, *CELERY, *POSTGRES_DRIVER, *API, *ADDRESS_RULES}
     assert not modules & set(ROUTES)
 
 
