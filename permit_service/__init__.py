@@ -33,6 +33,7 @@ from permit_service.logging_setup import (
     init_task_request_ids,
     set_log_key,
 )
+from permit_service.models import use_postgresql_where
 from permit_service.services.sessions import resume_session
 from permit_service.unavailable import register_unavailable_handler
 
@@ -97,6 +98,8 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         if ext.db.engine.dialect.name == "sqlite":
             _tune_sqlite(ext.db.engine, app.config["DATABASE_LOCK_TIMEOUT"])
+        elif ext.db.engine.dialect.name == "postgresql":
+            use_postgresql_where(ext.db.metadata)  # partial indexes (Alembic, create_all)
         db_bounds.install(ext.db.engine, app.config)  # timeouts: a hung database hangs no request
 
 
