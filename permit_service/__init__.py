@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 import threading
@@ -69,6 +70,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_unavailable_handler(app)  # database unreachable or too slow: 503, not 500
     register_request_hooks(app)
     register_commands(app)
+    if _running_flask_cli():
+        # A command's process ends within a second, and what start-up built (modules, the app)
+        # lives until then: out of the garbage collector's sight, the collections during the
+        # command and at exit do not walk it all again (~0.15 s of CPU, bench/README.md).
+        gc.freeze()
     return app
 
 
