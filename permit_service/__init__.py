@@ -73,7 +73,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if _running_flask_cli():
         # A command's process ends within a second, and what start-up built (modules, the app)
         # lives until then: out of the garbage collector's sight, the collections during the
-        # command and at exit do not walk it all again (~0.15 s of CPU, bench/README.md).
+        # command and at exit do not walk it all again (~0.25 s of CPU, bench/README.md).
         gc.freeze()
     return app
 
