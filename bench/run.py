@@ -657,6 +657,9 @@ def median_sweep(runs: list[dict[str, Any]]) -> dict[str, Any]:
             values = [r[key][figure] for r in runs if figure in r[key]]
             if values:
                 out[key] = {**out[key], figure: statistics.median(values)}
+    for key in ("cpu_seconds", "server_cpu_seconds"):  # older results have neither
+        values = [r[key] for r in runs if r.get(key) is not None]
+        out[key] = round(statistics.median(values), 3) if values else None
     out["runs"] = runs
     return out
 
@@ -814,6 +817,10 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _or_dash(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
 def sweep_markdown(report: dict[str, Any]) -> list[str]:
     """The sweep table: time, and the writes meanwhile; before and after when both ran."""
     runs = report["options"]["runs"]
@@ -824,9 +831,10 @@ def sweep_markdown(report: dict[str, Any]) -> list[str]:
         f" {runs} runs up to 100,000 due permits, before and after alternating; load is"
         " /proc/loadavg (1 min) at the median run:",
         "",
-        "| backend | due permits | code | seconds | statements | writes during sweep |"
-        " worst wait ms | median ms | writer alone: worst / median ms | load | target |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---|---:|---|",
+        "| backend | due permits | code | seconds | CPU s: sweep / server | statements |"
+        " writes during sweep | worst wait ms | median ms | writer alone: worst / median ms |"
+        " load | target |",
+        "|---|---:|---|---:|---|---:|---:|---:|---:|---|---:|---|",
     ]
     for b in report["backends"]:
         for after in b["sweep"]:
@@ -839,8 +847,9 @@ def sweep_markdown(report: dict[str, Any]) -> list[str]:
                     fast = "met" if s["seconds"] < 2 else "missed"
                     bounded = "met" if during.get("worst_ms", 0) <= 200 else "missed"
                     verdict = f"< 2 s: {fast}; waits <= 200 ms: {bounded}"
+                cpu = f"{_or_dash(s.get('cpu_seconds'))} / {_or_dash(s.get('server_cpu_seconds'))}"
                 lines.append(
-                    f"| {b['backend']} | {s['due_permits']:,} | {name} | {s['seconds']} | "
+                    f"| {b['backend']} | {s['due_permits']:,} | {name} | {s['seconds']} | {cpu} | "
                     f"{s['statements']} | {during['answers']} | {during.get('worst_ms', '-')} | "
                     f"{during.get('median_ms', '-')} | {alone.get('worst_ms', '-')} / "
                     f"{alone.get('median_ms', '-')} | {s.get('loadavg', '-')} | {verdict} |"

@@ -19,6 +19,7 @@ thread only). With PYTHONPATH pointing at another checkout, this measures that c
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import statistics
 import sys
@@ -61,6 +62,50 @@ def _writer(
         started = time.perf_counter()
         response = client.post(path, json=body, headers=headers if kind == "approve" else {})
         out.append((kind, started, response.status_code, time.perf_counter() - started))
+
+
+class _ServerCpu:
+    """CPU time of the PostgreSQL server processes that run the sweep's statements.
+
+    Readable only when the server runs on this machine (/proc/<pid>/stat); None otherwise.
+    Every backend of the database is read before the sweep (a pooled connection may serve it);
+    the sweep's thread notes which ones it used.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.thread = threading.get_ident()
+        self.pids: set[int] = set()
+        self.before: dict[int, float] = {}
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as conn:
+                pids = conn.scalars(
+                    sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+                ).all()
+            self.before = {pid: t for pid in pids if (t := _process_cpu(pid)) is not None}
+
+    def note(self, conn: sa.Connection, *_a: Any) -> None:
+        if threading.get_ident() == self.thread and conn.dialect.name == "postgresql":
+            self.pids.add(conn.connection.dbapi_connection.info.backend_pid)  # type: ignore[union-attr]
+
+    def used(self) -> float | None:
+        if not self.pids:
+            return None
+        total = 0.0
+        for pid in self.pids:
+            now = _process_cpu(pid)
+            if now is None:
+                return None
+            total += now - self.before.get(pid, 0.0)  # a backend started during the sweep: 0
+        return round(total, 3)
+
+
+def _process_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a local process, or None when it cannot be read."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _waits(answers: list[tuple[str, float, int, float]], kind: str | None = None) -> dict[str, Any]:
@@ -131,12 +176,18 @@ def main(database_url: str, count: int) -> dict[str, Any]:
 
             writer.start()
             time.sleep(0.5)  # the writer alone: its own time per write
+            servers = _ServerCpu(db.engine)
             sa.event.listen(db.engine, "before_cursor_execute", count_statement)
+            sa.event.listen(db.engine, "before_cursor_execute", servers.note)
             with background(app.config["SWEEP_STATEMENT_TIMEOUT"]):
                 began = time.perf_counter()
+                cpu_began = time.thread_time()
                 expired = expire_due_permits()
+                cpu = time.thread_time() - cpu_began
                 ended = time.perf_counter()
             sa.event.remove(db.engine, "before_cursor_execute", count_statement)
+            sa.event.remove(db.engine, "before_cursor_execute", servers.note)
+            server_cpu = servers.used()
             stop.set()
             writer.join(timeout=60)
 
@@ -164,6 +215,10 @@ def main(database_url: str, count: int) -> dict[str, Any]:
         "due_permits": count,
         "seconds": round(ended - began, 4),
         "statements": len(statements),
+        # CPU seconds of the sweep's own thread (on SQLite: all of the database work) and, on a
+        # local PostgreSQL, of the server process that ran its statements (None elsewhere).
+        "cpu_seconds": round(cpu, 3),
+        "server_cpu_seconds": server_cpu,
         "statement_kinds": sorted(set(statements)),
         "expired_events": events,
         "seed_seconds": round(seeded, 2),

@@ -9,8 +9,6 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol
 
-from email_validator import EmailNotValidError, validate_email
-
 
 class PermitStatus(StrEnum):
     """The states of a permit (SPEC.md section 2; `waitlisted` comes with zones, issue 14)."""
@@ -388,6 +386,10 @@ def normalize_email(value: str) -> str:
         raise ValueError(
             Message(N_("The e-mail address must be at most %(max)d characters."), max=EMAIL_MAX)
         )
+    # Here, not at the top: its rule tables cost every process start ~30 ms, and only applying
+    # and creating accounts check addresses (not `flask users list`).
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:

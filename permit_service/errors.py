@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
-from permit_service.extensions import api
+from permit_service import extensions as ext
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def wants_json() -> bool:
 def handle_http_exception(exc: HTTPException) -> ResponseReturnValue:
     """Render an HTTP error for whoever asked: JSON for API clients, a page for people."""
     if wants_json():
-        response = api.handle_http_exception(exc)
+        response = ext.api.handle_http_exception(exc)
         # smorest drops the exception's own headers (Allow on 405, WWW-Authenticate, ...).
         body, code, headers = response if isinstance(response, tuple) else (response, 200, {})
         extra = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}

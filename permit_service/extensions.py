@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, request
 from flask_babel import Babel
@@ -12,10 +12,12 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 
-from permit_service.api.openapi import Api
-
 if TYPE_CHECKING:
     from celery import Celery
+
+    from permit_service.api.openapi import Api
+
+    api: Api
 
 # Stable constraint names, so Alembic autogenerate and SQLite batch migrations can refer to them.
 NAMING_CONVENTION = {
@@ -27,7 +29,6 @@ NAMING_CONVENTION = {
 }
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
-api = Api()
 csrf = CSRFProtect()
 login_manager = LoginManager()
 babel = Babel()
@@ -49,6 +50,17 @@ def login_limit() -> str:
 
 
 limiter = Limiter(key_func=client_address)
+
+
+def __getattr__(name: str) -> Any:
+    """`api` (flask-smorest's Api) is made on first use: importing flask-smorest, marshmallow,
+    webargs and apispec costs ~0.15 s, which `flask` commands skip (permit_service.lazy_routes)."""
+    if name == "api":
+        from permit_service.api.openapi import Api
+
+        globals()["api"] = instance = Api()  # from now on a plain module attribute
+        return instance
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def celery_init_app(app: Flask) -> Celery:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -43,6 +44,25 @@ class UTCDateTime(sa.types.TypeDecorator):
 
 _OPEN = "status IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES)))
 _STATUSES = ", ".join(f"'{s.value}'" for s in PermitStatus)
+PARTIAL_WHERE = "partial_where"  # Index.info key: the rows a partial index holds
+
+
+def _partial(where: str) -> dict[str, Any]:
+    """Options of a partial index holding the rows `where` selects (SQLite and PostgreSQL).
+
+    PostgreSQL's copy is set by use_postgresql_where(): naming a `postgresql_` option here
+    would import SQLAlchemy's PostgreSQL dialect at every process start (~35 ms, SQLite too).
+    """
+    return {"sqlite_where": sa.text(where), "info": {PARTIAL_WHERE: where}}
+
+
+def use_postgresql_where(metadata: sa.MetaData) -> None:
+    """Give every partial index its PostgreSQL WHERE (an app on PostgreSQL calls this)."""
+    for table in metadata.tables.values():
+        for index in table.indexes:
+            where = index.info.get(PARTIAL_WHERE)
+            if where is not None:
+                index.dialect_options["postgresql"]["where"] = sa.text(where)
 
 
 DEFAULT_ZONE = "CITY"  # migration 0008 creates it, open, no quota, fee 0
@@ -137,16 +157,14 @@ class Permit(db.Model):
             "expires_at",
             "id",
             "status",  # SQLite: only then does it read a due range from the index alone
-            sqlite_where=sa.text("status = 'pending'"),
-            postgresql_where=sa.text("status = 'pending'"),
+            **_partial("status = 'pending'"),
         ),
         sa.Index(
             "ix_permits_approved_valid_until",
             "valid_until",
             "id",
             "status",
-            sqlite_where=sa.text("status = 'approved'"),
-            postgresql_where=sa.text("status = 'approved'"),
+            **_partial("status = 'approved'"),
         ),
         sa.Index("uq_permits_reference", "reference", unique=True),
         # A zone's waiting line in order, its place counts (a range bounded by the permit's own
@@ -159,8 +177,7 @@ class Permit(db.Model):
             "uq_permits_open_plate",
             "plate_key",
             unique=True,
-            sqlite_where=sa.text(_OPEN),
-            postgresql_where=sa.text(_OPEN),
+            **_partial(_OPEN),
         ),
     )
 

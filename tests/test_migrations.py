@@ -6,8 +6,10 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy.schema import CreateIndex
 
 from permit_service.extensions import db
+from permit_service.models import PARTIAL_WHERE
 
 
 # SQLite cannot reflect expression indexes (lower(email)); it is checked by name below.
@@ -33,3 +35,19 @@ def test_migrations_and_models_agree(app):
 def test_flask_db_upgrade_is_idempotent(app, runner):
     result = runner.invoke(args=["db", "upgrade"])
     assert result.exit_code == 0, result.output
+
+
+def test_partial_indexes_keep_their_where_on_each_database(app):
+    # What autogenerate and create_all would emit: PostgreSQL's WHERE is set when an app on
+    # PostgreSQL starts (models.use_postgresql_where), not named in the models.
+    with app.app_context():
+        partial = [
+            index
+            for table in db.metadata.tables.values()
+            for index in table.indexes
+            if PARTIAL_WHERE in index.info
+        ]
+        ddl = {ix.name: str(CreateIndex(ix).compile(dialect=db.engine.dialect)) for ix in partial}
+    assert len(partial) == 3
+    for index in partial:
+        assert ddl[index.name].endswith(f" WHERE {index.info[PARTIAL_WHERE]}"), ddl[index.name]

@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -181,8 +180,13 @@ def _write_counts(session: sa.orm.Session) -> None:
     rows = [{"status": s.value, "n": n} for s, n in sorted((deltas or {}).items()) if n]
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(PermitCount)
+    # The engine's own dialect module, loaded with it (importing both at the top cost every
+    # process start the other one, ~35 ms for PostgreSQL's on SQLite).
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    insert = dialect_insert(PermitCount)
     upsert = insert.values(rows).on_conflict_do_update(
         index_elements=["status"], set_={"n": PermitCount.n + insert.excluded.n}
     )
@@ -368,23 +372,31 @@ def _next_due(status: PermitStatus, *columns: sa.ColumnElement[Any]) -> sa.Selec
     )
 
 
+_CTID = sa.literal_column("permits.ctid")
+
+
 @functools.cache
 def _pg_batch(status: PermitStatus, target: PermitStatus) -> sa.Select[Any]:
     """One statement: lock the batch (skipping rows others hold), move it, record the events.
 
     Rows another transaction holds (an approve deciding one) are skipped: left to it, or to
     the next sweep; two sweeps at once take disjoint batches instead of queueing on, or
-    deadlocking over, each other's row locks. Returns (taken, moved, last deadline, last id).
+    deadlocking over, each other's row locks. Returns (taken, moved, last deadline, last id,
+    places left by zone: a JSON object, for a place-holding status).
     """
     deadline, pid = _batch_keys(status)
     batch = (
-        _next_due(status, pid.label("id"), deadline.label("deadline"))
+        _next_due(status, _CTID.label("tid"), pid.label("id"), deadline.label("deadline"))
         .with_for_update(skip_locked=True)
         .cte("batch")
     )
+    # The locked rows by their physical address (a TID scan), not by a search of the primary
+    # key per row (or, for a large batch, a hash join over the table): the row lock keeps the
+    # address valid until this statement writes the row.
+    tids = sa.func.array(sa.select(batch.c.tid).scalar_subquery())
     moved = (
         sa.update(Permit.__table__)
-        .where(P.id == batch.c.id, due(status))
+        .where(sa.any_(tids) == _CTID, due(status))
         .values(status=target.value, updated_at=NOW)
         .returning(P.id, P.zone, P.email, P.valid_until)
         .cte("moved")

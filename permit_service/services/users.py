@@ -26,7 +26,13 @@ log = logging.getLogger(__name__)
 
 PASSWORD_METHOD = "scrypt"  # noqa: S105 - a hash algorithm name, not a password
 # Checked against when the e-mail is unknown, so a failed login costs the same either way.
-_DUMMY_HASH = generate_password_hash("not-a-real-password", method=PASSWORD_METHOD)
+# A constant: hashing at import cost every process start (each `flask` command) ~0.15 s. Its
+# cost parameters must be those generate_password_hash(..., PASSWORD_METHOD) uses today;
+# tests/api/test_auth.py checks that, so a werkzeug upgrade that raises them fails loudly.
+DUMMY_HASH = (
+    "scrypt:32768:8:1$3cbD2uObfM4xsfuW$be75bb8fb9f9f80cd1d2c10301f6aed3e7d7260c6ca796a41fc2c7ad6b6"
+    "fe7224db1a3516426911bae793a85a26973a3ecf6dd0a7388d2f5bf268479896160db"
+)
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,7 @@ def authenticate(email: str, password: str) -> User | None:
     """The active user with these credentials, or None; costs the same whether the e-mail exists."""
     user = get_user_by_email(email)
     if user is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(DUMMY_HASH, password)
         return None
     if not check_password_hash(user.password_hash, password) or not user.active:
         return None

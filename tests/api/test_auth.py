@@ -9,11 +9,17 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from permit_service.extensions import db
 from permit_service.models import ApiToken, User
 from permit_service.services.tokens import issue_token, revoke_tokens
-from permit_service.services.users import create_user, get_user_by_email
+from permit_service.services.users import (
+    DUMMY_HASH,
+    PASSWORD_METHOD,
+    create_user,
+    get_user_by_email,
+)
 from tests.conftest import STRONG_PASSWORD, apply
 
 # (method, path template, write?) of every admin endpoint.
@@ -211,6 +217,14 @@ def test_bad_credentials_do_not_reveal_whether_the_email_exists(app, client):
     assert wrong_password.status_code == unknown_email.status_code == 401
     assert wrong_password.get_json() == unknown_email.get_json()
     assert "known@city.example" not in wrong_password.get_data(as_text=True)
+
+
+def test_an_unknown_email_costs_a_hash_check_as_dear_as_a_real_one():
+    # The constant checked against for unknown e-mails has the cost parameters (method, N, r, p)
+    # a stored hash gets today, and is a real hash of that kind (not one that fails fast).
+    made_now = generate_password_hash("any-password-at-all", method=PASSWORD_METHOD)
+    assert DUMMY_HASH.split("$")[0] == made_now.split("$")[0]
+    assert check_password_hash(DUMMY_HASH, "not-a-real-password")
 
 
 def test_inactive_user_gets_no_token(app, client):
