@@ -253,8 +253,7 @@ class Notification(db.Model):
             "ix_notifications_queued",
             "next_attempt_at",
             "id",
-            sqlite_where=sa.text("status = 'queued'"),
-            postgresql_where=sa.text("status = 'queued'"),
+            **_partial("status = 'queued'"),
         ),
         # A reminder once per offset and validity period, whatever runs concurrently.
         sa.Index(
@@ -263,8 +262,7 @@ class Notification(db.Model):
             "offset_seconds",
             "period_end",
             unique=True,
-            sqlite_where=sa.text("kind = 'validity_ending'"),
-            postgresql_where=sa.text("kind = 'validity_ending'"),
+            **_partial("kind = 'validity_ending'"),
         ),
     )
 

@@ -88,7 +88,7 @@ def _top_level(modules: set[str]) -> set[str]:
     [
         (["users", "list"], "no users yet"),
         (["permits", "find", "AB-123"], "No permits for the plate"),
-        (["--help"], "users    Manage back-office accounts"),
+        (["--help"], "Manage back-office accounts"),
     ],
 )
 def test_a_flask_command_imports_no_migrations_celery_or_api(migrated, args, answer):

@@ -35,6 +35,7 @@ from permit_service.domain import (
 from permit_service.extensions import db
 from permit_service.models import Permit, PermitCount, PermitEvent, Zone
 from permit_service.services.notifications import TIME_EVENT_KINDS, outbox_insert
+from permit_service.services.upsert import dialect_insert
 
 SYSTEM_ACTOR = "system"
 APPLICANT_ACTOR = ACTOR_APPLICANT
@@ -180,13 +181,7 @@ def _write_counts(session: sa.orm.Session) -> None:
     rows = [{"status": s.value, "n": n} for s, n in sorted((deltas or {}).items()) if n]
     if not rows:
         return
-    # The engine's own dialect module, loaded with it (importing both at the top cost every
-    # process start the other one, ~35 ms for PostgreSQL's on SQLite).
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    insert = dialect_insert(PermitCount)
+    insert = dialect_insert(session, PermitCount)
     upsert = insert.values(rows).on_conflict_do_update(
         index_elements=["status"], set_={"n": PermitCount.n + insert.excluded.n}
     )

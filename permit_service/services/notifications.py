@@ -18,13 +18,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from permit_service.domain import Action, PermitStatus
 from permit_service.extensions import db
 from permit_service.models import Notification, Permit, UTCDateTime
+from permit_service.services.upsert import dialect_insert
 
 log = logging.getLogger(__name__)
 
@@ -270,10 +270,8 @@ def _reminders_due(now: datetime, offset: int) -> sa.Select[Any]:
 
 def _reminder_statement(now: datetime, offset: int) -> sa.Insert:
     rows = _reminders_due(now, offset).order_by(P.valid_until, P.id).limit(REMINDER_BATCH)
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
-        insert(NOTIFICATIONS)
+        dialect_insert(db.session, NOTIFICATIONS)
         .from_select([*_COLUMNS, "period_end", "offset_seconds"], rows)
         .on_conflict_do_nothing()
     )
