@@ -144,12 +144,12 @@ def parse_moment(text: str, zone: ZoneInfo | None = None) -> datetime:
     """A filter's bound: an ISO 8601 date (local midnight at its start) or a date-time with its
     offset (or Z), as an aware UTC datetime. ValueError when it is neither."""
     text = text.strip()
-    if len(text) == 10:
-        return start_of_local_day(date.fromisoformat(text), zone)
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("A date-time needs its offset (e.g. +01:00 or Z).")
     try:
+        if len(text) == 10:
+            return start_of_local_day(date.fromisoformat(text), zone)
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValueError("A date-time needs its offset (e.g. +01:00 or Z).")
         return moment.astimezone(UTC)
-    except OverflowError:
+    except OverflowError:  # a moment at the edge of year 1 or 9999 in UTC
         raise ValueError("Out of range.") from None
