@@ -35,7 +35,7 @@ from permit_service.domain import (
 )
 from permit_service.models import utcnow
 from permit_service.references import REFERENCE_RE
-from permit_service.services.queries import SORTS, status_of, waitlist_position
+from permit_service.services.queries import API_SORTS, status_of, waitlist_position
 from permit_service.services.zones import ZONE_NAME_MAX, clean_code, clean_fee, clean_quota
 
 
@@ -311,7 +311,7 @@ class PermitListArgsSchema(Schema):
     )
     sort = fields.String(
         load_default="-created_at",
-        validate=validate.OneOf(list(SORTS)),
+        validate=validate.OneOf(API_SORTS),
         metadata={
             "description": "Order: `-created_at` (default, newest first), `created_at`, "
             "`expires_at` (soonest deadline first), `valid_until`, `-valid_until`, "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -189,6 +189,10 @@ SORTS: dict[str, tuple[str, bool]] = {
     "license_plate": ("plate_key", False),
     "-license_plate": ("plate_key", True),
 }
+# What the API offers (SPEC.md section 4); the review queue also sorts by name.
+API_SORTS = tuple(SORTS)
+SORTS["name"] = ("name", False)
+SORTS["-name"] = ("name", True)
 DEFAULT_SORT = "-created_at"
 NULLABLE = frozenset({"expires_at", "valid_until"})
 
@@ -203,6 +207,7 @@ class Filters:
     created_from: datetime | None = None  # inclusive
     created_to: datetime | None = None  # exclusive
     search: str | None = None
+    address: str | None = None  # the same address, any letter case (the queue's earlier marks)
 
     def shape(self) -> tuple[PermitStatus | None, bool, bool, bool, bool]:
         """Which filters are given: statements are built once per shape."""
@@ -236,6 +241,13 @@ class Filters:
         """The free-text search, trimmed ('' for none)."""
         return self.search.strip() if self.search else ""
 
+    def per_call(self) -> list[sa.ColumnElement[bool]]:
+        """Conditions built per call: the search and the address (not hot paths)."""
+        extra = [_search_clause(self.term())] if self.term() else []
+        if self.address and self.address.strip():
+            extra.append(address_key(P.address) == address_key(sa.literal(self.address.strip())))
+        return extra
+
 
 def list_permits(
     status: PermitStatus | None = None,
@@ -262,9 +274,9 @@ def list_filtered(
     offset = (page - 1) * page_size
     params = filters.params(now)
     params.update(limit=page_size, offset=offset, window=offset + page_size)
-    term = filters.term()
-    if term:  # free-text search (the review queue): built per call, it is not a hot path
-        statement = _page_of(_filter_branches(filters.shape(), [_search_clause(term)], sort), sort)
+    extra = filters.per_call()
+    if extra:  # free-text search (the review queue): built per call, it is not a hot path
+        statement = _page_of(_filter_branches(filters.shape(), extra, sort), sort)
     else:
         statement = _page_statement(filters.shape(), sort)
     # No table holds 2**62 rows: a deeper page is empty, and must not overflow a BIGINT.
@@ -289,11 +301,11 @@ def count_permits(
 
 def _count(filters: Filters, now: datetime) -> int:
     status, *narrowed = filters.shape()
-    term = filters.term()
-    if not any(narrowed) and not term:  # the stored counts: constant cost
+    extra = filters.per_call()
+    if not any(narrowed) and not extra:  # the stored counts: constant cost
         return int(db.session.scalar(_count_statement(status), {"now": now}) or 0)
-    if term:
-        statement = _count_of(_filter_branches(filters.shape(), [_search_clause(term)]))
+    if extra:
+        statement = _count_of(_filter_branches(filters.shape(), extra))
     else:
         statement = _filtered_count_statement(filters.shape())
     return int(db.session.scalar(statement, filters.params(now)) or 0)
@@ -314,13 +326,14 @@ def review_queue(
     zone: str | None = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
+    address: str | None = None,
     sort: str = DEFAULT_SORT,
 ) -> QueuePage:
     """The admin review queue: one page of the listing plus the tabs' per-status counts.
 
     The tabs count what the zone and date filters let through (not the search).
     """
-    filters = Filters(status, None, zone or None, created_from, created_to, search)
+    filters = Filters(status, None, zone or None, created_from, created_to, search, address)
     found = list_filtered(filters, page=page, page_size=page_size, sort=sort)
     if filters.zone or created_from is not None or created_to is not None:
         counts = count_by_status_within(filters)
@@ -347,45 +360,33 @@ def new_since(since: datetime, filters: Filters | None = None) -> int:
 
 
 def earlier_permits(permits: list[Permit]) -> dict[str, tuple[int, int]]:
-    """For each permit of a page: how many earlier permits its plate had, and its address had.
+    """For each permit of a page: how many permits its plate, and its address, had before it.
 
-    One query for the whole page (a grouped count per plate and per address over the page's
-    plates and addresses), never one per row. "Earlier": applied before this one.
+    One statement for the whole page (two correlated counts per row, each an index range:
+    plate_key and lower(address), both with created_at), never one query per row.
     """
     if not permits:
         return {}
-    keys = sorted({p.plate_key for p in permits})
-    addresses = sorted({_address_key(p.address) for p in permits})
-    other = sa.alias(Permit.__table__, "earlier")
-    by_plate = sa.select(
-        sa.literal("plate").label("kind"),
-        other.c.plate_key.label("what"),
-        other.c.created_at,
-    ).where(other.c.plate_key.in_(keys))
-    by_address = sa.select(
-        sa.literal("address").label("kind"),
-        sa.func.lower(sa.func.trim(other.c.address)).label("what"),
-        other.c.created_at,
-    ).where(sa.func.lower(sa.func.trim(other.c.address)).in_(addresses))
-    rows = db.session.execute(sa.union_all(by_plate, by_address)).all()
-    seen: dict[tuple[str, str], list[datetime]] = {}
-    for kind, what, created in rows:
-        seen.setdefault((kind, what), []).append(_aware(created))
-    result = {}
-    for p in permits:
-        mine = _aware(p.created_at)
-        plates = sum(1 for t in seen.get(("plate", p.plate_key), []) if t < mine)
-        places = sum(1 for t in seen.get(("address", _address_key(p.address)), []) if t < mine)
-        result[p.id] = (plates, places)
-    return result
+    rows = db.session.execute(_earlier_statement(), {"ids": [p.id for p in permits]})
+    return {pid: (int(plates), int(places)) for pid, plates, places in rows}
 
 
-def _address_key(address: str) -> str:
-    return address.strip().lower()
+def address_key(address: Any) -> sa.ColumnElement[str]:
+    """An address compared in any letter case: the expression index of migration 0009."""
+    return sa.func.lower(address)
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+def events_of(permit_ids: list[str]) -> dict[str, list[PermitEvent]]:
+    """Every recorded change of each permit, oldest first, in one query (a queue page's rows)."""
+    found: dict[str, list[PermitEvent]] = {pid: [] for pid in permit_ids}
+    if permit_ids:
+        for event in db.session.scalars(
+            sa.select(PermitEvent)
+            .where(PermitEvent.permit_id.in_(permit_ids))
+            .order_by(PermitEvent.id)
+        ):
+            found[event.permit_id].append(event)
+    return found
 
 
 # --- statements -----------------------------------------------------------------------------------
@@ -526,6 +527,26 @@ def _counts_within_statement(
         .select_from(Permit)
         .where(sa.true(), *common)
     )
+
+
+@functools.cache
+def _earlier_statement() -> sa.Select[Any]:
+    page = Permit.__table__.alias("page")
+    other = Permit.__table__.alias("other")
+
+    def before(*same: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
+        return (
+            sa.select(sa.func.count())
+            .select_from(other)
+            .where(*same, other.c.created_at < page.c.created_at)
+            .scalar_subquery()
+        )
+
+    return sa.select(
+        page.c.id,
+        before(other.c.plate_key == page.c.plate_key),
+        before(address_key(other.c.address) == address_key(page.c.address)),
+    ).where(page.c.id.in_(sa.bindparam("ids", expanding=True)))
 
 
 @functools.cache
