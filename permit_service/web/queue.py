@@ -11,10 +11,11 @@ from math import ceil
 from typing import Any
 
 from babel.lists import format_list
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from permit_service import localtime
@@ -75,6 +76,19 @@ class QueueQuery:
         if values.get("sort") == default_sort(values["status"]):
             values["sort"] = None
         return url_for("admin.queue", **{k: v for k, v in values.items() if v is not None})
+
+
+SORT_WORDS = {
+    "-created_at": _l("Newest first."),
+    "created_at": _l("Oldest first."),
+    "expires_at": _l("Soonest deadline first."),
+    "valid_until": _l("Validity ending soonest first."),
+    "-valid_until": _l("Validity ending latest first."),
+    "license_plate": _l("By licence plate, A to Z."),
+    "-license_plate": _l("By licence plate, Z to A."),
+    "name": _l("By name, A to Z."),
+    "-name": _l("By name, Z to A."),
+}
 
 
 def default_sort(tab: str) -> str:
@@ -166,7 +180,10 @@ def queue() -> ResponseReturnValue:
         chosen_zone=names.get(view.zone),
         zone_names=names,
         zone_fees={v.zone.code: v.zone.monthly_fee for v in zones},
-        places={
+        sort_words=SORT_WORDS[view.sort],
+        poll_ms=int(current_app.config.get("QUEUE_POLL_SECONDS", 30) * 1000),
+        new_words=new_words,
+        places_in_line={
             p.id: queries.waitlist_position(p)
             for p in page.items
             if statuses[p.id] is PermitStatus.WAITLISTED
