@@ -10,12 +10,11 @@ from datetime import date, datetime, timedelta
 from math import ceil
 from typing import Any
 
-from babel.lists import format_list
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from permit_service import localtime
@@ -334,13 +333,13 @@ def summary_words(tally: Counter[str]) -> str:
         "refused": lambda n: ngettext("%(num)d refused", "%(num)d refused", n),
         "revoked": lambda n: ngettext("%(num)d revoked", "%(num)d revoked", n),
         "expired": lambda n: ngettext("%(num)d already expired", "%(num)d already expired", n),
-        "already": lambda n: ngettext(
-            "%(num)d already decided, unchanged", "%(num)d already decided, unchanged", n
-        ),
+        "already": lambda n: ngettext("%(num)d already decided", "%(num)d already decided", n),
         "meanwhile": lambda n: ngettext(
             "%(num)d changed meanwhile, not touched", "%(num)d changed meanwhile, not touched", n
         ),
         "missing": lambda n: ngettext("%(num)d not found", "%(num)d not found", n),
     }
     parts = [phrases[key](tally[key]) for key in OUTCOMES if tally[key]]
-    return format_list(parts, locale=str(get_locale() or "en")) + "."
+    # Each part is a whole phrase in the page's language; a comma joins them in English and
+    # German alike (CLDR's list patterns would add "and", which reads badly between counts).
+    return ", ".join(parts) + "."
