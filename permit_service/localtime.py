@@ -8,10 +8,19 @@ with daylight saving done by zoneinfo, never by adding hours.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime, format_timedelta
+from babel import Locale
+from babel.dates import (
+    DateTimePattern,
+    format_date,
+    format_datetime,
+    format_timedelta,
+    parse_pattern,
+)
 
 # Date patterns per page language (CLDR supplies the month names and zone abbreviations).
 # English uses the British forms: 24-hour clock, day before month, "CET" rather than "+0100".
@@ -77,7 +86,35 @@ def _language(language: str | None) -> str:
 def _format(moment: datetime, kind: str, language: str | None, zone: ZoneInfo | None) -> str:
     lang = _language(language)
     local = to_local(moment, zone)
-    return format_datetime(local, _PATTERNS[lang][kind], locale=_CLDR_LOCALES[lang])
+    locale, pattern, with_zone = _compiled(lang, kind)
+    text = pattern.apply(local, locale)
+    if with_zone:
+        text = f"{text} {_zone_name(local, lang)}"
+    return text
+
+
+@functools.cache
+def _compiled(lang: str, kind: str) -> tuple[Locale, DateTimePattern, bool]:
+    """The locale and the parsed pattern of a kind of date: babel would parse both per call
+    (a queue page formats some eighty moments)."""
+    pattern = _PATTERNS[lang][kind]
+    with_zone = pattern.endswith(" z")
+    return Locale.parse(_CLDR_LOCALES[lang]), parse_pattern(pattern.removesuffix(" z")), with_zone
+
+
+_ZONE_NAMES: dict[tuple[Any, ...], str] = {}
+
+
+def _zone_name(local: datetime, lang: str) -> str:
+    """'CET', 'CEST', 'UTC' ('MEZ' in German): a zone's short name depends only on the zone,
+    its offset and DST at the moment, so it is looked up once per such combination."""
+    key = (local.tzinfo, local.utcoffset(), local.dst(), lang)
+    name = _ZONE_NAMES.get(key)
+    if name is None:
+        if len(_ZONE_NAMES) > 1024:
+            _ZONE_NAMES.clear()
+        name = _ZONE_NAMES[key] = format_datetime(local, "z", locale=_CLDR_LOCALES[lang])
+    return name
 
 
 def clock_time(
@@ -149,7 +186,7 @@ def parse_moment(text: str, zone: ZoneInfo | None = None) -> datetime:
             return start_of_local_day(date.fromisoformat(text), zone)
         moment = datetime.fromisoformat(text)
         if moment.tzinfo is None or moment.utcoffset() is None:
-            raise ValueError("A date-time needs its offset (e.g. +01:00 or Z).")
+            raise ValueError  # no offset: which moment is meant is unknown
         return moment.astimezone(UTC)
     except OverflowError:  # a moment at the edge of year 1 or 9999 in UTC
-        raise ValueError("Out of range.") from None
+        raise ValueError from None

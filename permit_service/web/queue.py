@@ -130,8 +130,8 @@ def read_query(zone_codes: set[str]) -> QueueQuery:
 def queue() -> ResponseReturnValue:
     """Review queue: status tabs with counts, search, zone and date filters, sortable columns,
     earlier permits of each plate and address, bulk decisions."""
-    zones = zone_service.list_zones()
-    names = {view.zone.code: words.zone_name(view.zone) for view in zones}
+    zones = zone_service.all_zones()  # names and fees only: list_zones counts every permit
+    names = {z.code: words.zone_name(z) for z in zones}
     view = read_query(set(names))
     now = utcnow()
     tz = localtime.city_zone()
@@ -178,7 +178,8 @@ def queue() -> ResponseReturnValue:
         zones=zones,
         chosen_zone=names.get(view.zone),
         zone_names=names,
-        zone_fees={v.zone.code: v.zone.monthly_fee for v in zones},
+        zone_fees={z.code: z.monthly_fee for z in zones},
+        monthly_fees={z.code: _("%(fee)s/month", fee=words.money(z.monthly_fee)) for z in zones},
         sort_words=SORT_WORDS[view.sort],
         poll_ms=int(current_app.config.get("QUEUE_POLL_SECONDS", 30) * 1000),
         new_words=new_words,
