@@ -42,7 +42,14 @@ SCENARIOS = {
 }
 
 
-def main(database_url: str, count: int, requests: int, profile: Path | None) -> dict[str, Any]:
+def main(
+    database_url: str,
+    count: int,
+    requests: int,
+    profile: Path | None,
+    only: list[str] | None = None,
+    reuse: bool = False,
+) -> dict[str, Any]:
     """Seed, sign in, time every scenario; the medians (ms of CPU per request)."""
     with tempfile.TemporaryDirectory(prefix="bench-queue-") as instance:
         app = create_app(
@@ -57,7 +64,8 @@ def main(database_url: str, count: int, requests: int, profile: Path | None) -> 
         )
         with app.app_context():
             upgrade()
-            seed_permits(count)
+            if not reuse:
+                seed_permits(count)
             email = f"bench-{uuid.uuid4().hex[:8]}@city.example"
             admin = create_user(email, PASSWORD, "admin")
             token = issue_token(admin).token
@@ -75,6 +83,8 @@ def main(database_url: str, count: int, requests: int, profile: Path | None) -> 
         client = app.test_client()
         results: dict[str, Any] = {"permits": count, "requests": requests, "scenarios": {}}
         for name, (path, kind) in SCENARIOS.items():
+            if only and name not in only:
+                continue
             get = (
                 (lambda p=path: client.get(p, headers=api))
                 if kind == "api"
@@ -108,6 +118,7 @@ def _profile(get: Any, name: str, folder: Path, requests: int) -> None:
         get()
     profiler.stop()
     (folder / f"{name}.txt").write_text(profiler.output_text(unicode=True, show_all=False))
+    (folder / f"{name}-all.txt").write_text(profiler.output_text(unicode=True, show_all=True))
     (folder / f"{name}.html").write_text(profiler.output_html())
 
 
@@ -117,6 +128,10 @@ if __name__ == "__main__":
     parser.add_argument("count", type=int)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument("--only", default="", help="scenario names, comma-separated")
+    parser.add_argument("--reuse", action="store_true", help="the database is seeded already")
     args = parser.parse_args()
-    print(json.dumps(main(args.database_url, args.count, args.requests, args.profile)))
+    only = [n for n in args.only.split(",") if n]
+    result = main(args.database_url, args.count, args.requests, args.profile, only, args.reuse)
+    print(json.dumps(result))
     sys.exit(0)

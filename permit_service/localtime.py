@@ -84,8 +84,10 @@ def _language(language: str | None) -> str:
 
 
 def _format(moment: datetime, kind: str, language: str | None, zone: ZoneInfo | None) -> str:
-    lang = _language(language)
-    local = to_local(moment, zone)
+    return _format_local(to_local(moment, zone), kind, _language(language))
+
+
+def _format_local(local: datetime, kind: str, lang: str) -> str:
     locale, pattern, with_zone = _compiled(lang, kind)
     text = pattern.apply(local, locale)
     if with_zone:
@@ -128,6 +130,26 @@ def clock_time(
     now = now or datetime.now(UTC)
     same_day = local_today(moment, zone) == local_today(now, zone)
     return _format(moment, "clock" if same_day else "date", language, zone)
+
+
+class PageClock:
+    """clock_time and relative_time for one page: its language, the city's zone and today are
+    looked up once, not per moment (a queue page formats some eighty)."""
+
+    def __init__(self, now: datetime, language: str | None = None, zone: ZoneInfo | None = None):
+        self.now = now
+        self.lang = _language(language)
+        self.zone = zone or city_zone()
+        self.today = local_today(now, self.zone)
+
+    def clock_time(self, moment: datetime) -> str:
+        """As `clock_time(moment, now)`."""
+        local = to_local(moment, self.zone)
+        return _format_local(local, "clock" if local.date() == self.today else "date", self.lang)
+
+    def relative_time(self, moment: datetime) -> str:
+        """As `relative_time(moment, now)`."""
+        return relative_time(moment, self.now, language=self.lang)
 
 
 def full_time(

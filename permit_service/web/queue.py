@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from math import ceil
 from typing import Any
+from urllib.parse import quote_plus
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -24,6 +25,7 @@ from permit_service.domain import (
     InvalidTransition,
     PermitNotFound,
     PermitStatus,
+    allowed_actions,
 )
 from permit_service.models import Permit, PermitEvent, utcnow
 from permit_service.services import permits as service
@@ -153,24 +155,27 @@ def queue() -> ResponseReturnValue:
     statuses = {p.id: queries.status_of(p, now) for p in page.items}
     decided = [pid for pid, s in statuses.items() if s is not PermitStatus.PENDING]
     events = queries.events_of(decided)
+    endings = {pid: words.ending(events[pid]) for pid in decided}
     since = _moment(request.args.get("since"))
     first = (view.page - 1) * PAGE_SIZE + 1
     return render_template(
         "web/queue.html",
         page=page,
+        fmt=localtime.PageClock(now, zone=tz),
+        badges=_badges(statuses, endings),
+        marks=_marks(page.items, queries.earlier_permits(page.items)),
+        offered={s: allowed_actions(s, "admin") for s in set(statuses.values())},
         view=view,
         page_no=view.page,
         pages=max(1, ceil(page.total / PAGE_SIZE)),
         summary=words.summary_words(view.tab, first, first + len(page.items) - 1, page.total),
         statuses=statuses,
-        endings={pid: words.ending(events[pid]) for pid in decided},
         decisions={
             pid: _decision(p, statuses[p.id], events.get(p.id, []))
             for pid, p in ((p.id, p) for p in page.items)
         }
         if view.tab in DECIDED_TABS
         else {},
-        earlier=queries.earlier_permits(page.items),
         tab=view.tab,
         tab_labels=words.TAB_LABELS,
         search=view.search,
@@ -197,6 +202,51 @@ def queue() -> ResponseReturnValue:
         now=now,
         here=request.full_path.rstrip("?"),
     )
+
+
+def _badges(
+    statuses: dict[str, PermitStatus], endings: dict[str, str | None]
+) -> dict[str, tuple[str, str]]:
+    """Each row's badge (CSS modifier, words), translated once per kind on the page."""
+    kinds: dict[tuple[PermitStatus, str | None], tuple[str, str]] = {}
+    for pid, status in statuses.items():
+        key = (status, endings.get(pid))
+        if key not in kinds:
+            kinds[key] = (words.badge_class(*key), words.status_word(*key))
+    return {pid: kinds[(s, endings.get(pid))] for pid, s in statuses.items()}
+
+
+def _marks(
+    permits: list[Permit], earlier: dict[str, tuple[int, int]]
+) -> dict[str, list[tuple[str, str]]]:
+    """Each row's earlier permits as (link, words): of its plate, at its address."""
+    everything = url_for("admin.queue", status="all")
+    said: dict[tuple[str, int], str] = {}
+
+    def plate_words(n: int) -> str:
+        if ("plate", n) not in said:
+            said["plate", n] = ngettext("%(num)d of this plate", "%(num)d of this plate", n)
+        return said["plate", n]
+
+    def address_words(n: int) -> str:
+        if ("address", n) not in said:
+            said["address", n] = ngettext("%(num)d at this address", "%(num)d at this address", n)
+        return said["address", n]
+
+    found: dict[str, list[tuple[str, str]]] = {}
+    for permit in permits:
+        plates, places = earlier.get(permit.id, (0, 0))
+        links = []
+        if plates:
+            links.append(
+                (f"{everything}&q={quote_plus(permit.license_plate)}", plate_words(plates))
+            )
+        if places:
+            links.append(
+                (f"{everything}&address={quote_plus(permit.address)}", address_words(places))
+            )
+        found[permit.id] = links
+    return found
 
 
 def _zone_filter(view: QueueQuery) -> queries.Filters | None:

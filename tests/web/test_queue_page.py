@@ -21,7 +21,7 @@ from tests.web.conftest import ADMIN, apply_web, text
 def rows(response):
     """The plates of the table's rows, top to bottom."""
     html = response.get_data(as_text=True)
-    return re.findall(r'<th scope="row"><a href="[^"]+">([^<]+)</a></th>', html)
+    return re.findall(r'<th scope="row"><a href="[^"]+">([^<]+)</a>', html)
 
 
 def made(app, *args, minutes_ago=0, **kwargs):
