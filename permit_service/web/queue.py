@@ -34,9 +34,11 @@ from permit_service.services import zones as zone_service
 from permit_service.web import helpers, words
 from permit_service.web.admin import MAX_PAGE, PAGE_SIZE, SEARCH_MAX, bp
 from permit_service.web.forms import BulkDecisionForm
+from permit_service.web.queue_rows import Columns, render_rows
 
 BULK_MAX = 200  # rows one bulk decision may carry (ten full pages)
 DECIDED_TABS = frozenset({"approved", "waitlisted", "revoked", "expired"})
+DECIDABLE_TABS = frozenset({"pending", "approved", "waitlisted", "all"})
 # The sortable columns: (sort when first chosen, the other direction or None).
 COLUMNS = {
     "plate": ("license_plate", "-license_plate"),
@@ -158,24 +160,46 @@ def queue() -> ResponseReturnValue:
     endings = {pid: words.ending(events[pid]) for pid in decided}
     since = _moment(request.args.get("since"))
     first = (view.page - 1) * PAGE_SIZE + 1
-    return render_template(
-        "web/queue.html",
-        page=page,
-        fmt=localtime.PageClock(now, zone=tz),
+    decisions = (
+        {p.id: _decision(p, statuses[p.id], events.get(p.id, [])) for p in page.items}
+        if view.tab in DECIDED_TABS
+        else {}
+    )
+    here = request.full_path.rstrip("?")
+    fees = {z.code: z.monthly_fee for z in zones}
+    rows = render_rows(
+        page.items,
+        columns=Columns(
+            select=current_user.is_admin and view.tab in DECIDABLE_TABS,
+            place=view.tab == PermitStatus.WAITLISTED.value,
+            deadline=view.tab in ("pending", "all"),
+            decided=view.tab in DECIDED_TABS,
+            validity=view.tab in ("approved", "expired", "all"),
+            actions=current_user.is_admin,
+        ),
+        statuses=statuses,
         badges=_badges(statuses, endings),
         marks=_marks(page.items, queries.earlier_permits(page.items)),
         offered={s: allowed_actions(s, "admin") for s in set(statuses.values())},
+        decisions=decisions,
+        places={
+            p.id: queries.waitlist_position(p)
+            for p in page.items
+            if statuses[p.id] is PermitStatus.WAITLISTED
+        },
+        zone_names=names,
+        zone_fees=fees,
+        clock=localtime.PageClock(now, zone=tz),
+        here=here,
+    )
+    return render_template(
+        "web/queue.html",
+        page=page,
+        rows=rows,
         view=view,
         page_no=view.page,
         pages=max(1, ceil(page.total / PAGE_SIZE)),
         summary=words.summary_words(view.tab, first, first + len(page.items) - 1, page.total),
-        statuses=statuses,
-        decisions={
-            pid: _decision(p, statuses[p.id], events.get(p.id, []))
-            for pid, p in ((p.id, p) for p in page.items)
-        }
-        if view.tab in DECIDED_TABS
-        else {},
         tab=view.tab,
         tab_labels=words.TAB_LABELS,
         search=view.search,
@@ -183,16 +207,9 @@ def queue() -> ResponseReturnValue:
         zones=zones,
         chosen_zone=names.get(view.zone),
         zone_names=names,
-        zone_fees={z.code: z.monthly_fee for z in zones},
-        monthly_fees={z.code: _("%(fee)s/month", fee=words.money(z.monthly_fee)) for z in zones},
         sort_words=SORT_WORDS[view.sort],
         poll_ms=int(current_app.config.get("QUEUE_POLL_SECONDS", 30) * 1000),
         new_words=new_words,
-        places_in_line={
-            p.id: queries.waitlist_position(p)
-            for p in page.items
-            if statuses[p.id] is PermitStatus.WAITLISTED
-        },
         counts={"all": sum(page.counts.values()), **{s.value: n for s, n in page.counts.items()}},
         columns=COLUMNS,
         decided_tab=view.tab in DECIDED_TABS,
@@ -200,7 +217,7 @@ def queue() -> ResponseReturnValue:
         new_count=queries.new_since(since, _zone_filter(view)) if since else None,
         loaded=now,
         now=now,
-        here=request.full_path.rstrip("?"),
+        here=here,
     )
 
 
