@@ -8,7 +8,7 @@ gets an API token. Each scenario is requested through the Flask test client (no 
 gunicorn): warm-up first, then `--requests` requests, and the figure is the median of the
 process CPU time each took (`time.process_time`: the Python side of the request, and SQLite's
 work, which runs in the process; PostgreSQL's server work is not counted, the client's is).
-With `--profile DIR`, pyinstrument records each scenario's requests as HTML and text there.
+With `--profile DIR`, pyinstrument records each scenario's requests there (a text call tree).
 """
 
 from __future__ import annotations
@@ -118,8 +118,6 @@ def _profile(get: Any, name: str, folder: Path, requests: int) -> None:
         get()
     profiler.stop()
     (folder / f"{name}.txt").write_text(profiler.output_text(unicode=True, show_all=False))
-    (folder / f"{name}-all.txt").write_text(profiler.output_text(unicode=True, show_all=True))
-    (folder / f"{name}.html").write_text(profiler.output_html())
 
 
 if __name__ == "__main__":
