@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import (
+    TIMEDELTA_UNITS,
     DateTimePattern,
     format_date,
     format_datetime,
@@ -141,6 +142,7 @@ class PageClock:
         self.lang = _language(language)
         self.zone = zone or city_zone()
         self.today = local_today(now, self.zone)
+        self._relative: dict[tuple[bool, str, int], str] = {}
 
     def clock_time(self, moment: datetime) -> str:
         """As `clock_time(moment, now)`."""
@@ -148,8 +150,26 @@ class PageClock:
         return _format_local(local, "clock" if local.date() == self.today else "date", self.lang)
 
     def relative_time(self, moment: datetime) -> str:
-        """As `relative_time(moment, now)`."""
-        return relative_time(moment, self.now, language=self.lang)
+        """As `relative_time(moment, now)`, from a per-page cache.
+
+        babel's words depend only on the direction, the unit it picks and the rounded number
+        of units (format_timedelta with threshold 1): the key repeats that choice, the text on
+        a miss is babel's own.
+        """
+        delta = moment - self.now
+        if abs(delta.total_seconds()) < 60:
+            return relative_time(moment, self.now, language=self.lang)
+        seconds = int(delta.days * 86400 + delta.seconds)
+        key: tuple[bool, str, int] = (seconds >= 0, "second", abs(seconds))
+        for unit, per_unit in TIMEDELTA_UNITS:
+            value = abs(seconds) / per_unit
+            if value >= 1:
+                key = (seconds >= 0, unit, int(round(value)))
+                break
+        text = self._relative.get(key)
+        if text is None:
+            text = self._relative[key] = relative_time(moment, self.now, language=self.lang)
+        return text
 
 
 def full_time(
