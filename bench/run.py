@@ -397,11 +397,31 @@ class Bench:
     def run(self, admin_url: str | None) -> dict[str, Any]:
         """Serve and load at every scale, then time the sweeps."""
         out: dict[str, Any] = {"backend": self.backend}
-        if not self.opts.sweep_only:
+        if not self.opts.sweep_only and not self.opts.queue_only:
             with fresh_database(self.backend, self.workdir, admin_url) as url:
                 out.update(self.serve_and_load(url))
-        out["sweep"] = [self.sweeps(n, admin_url) for n in self.opts.sweep_sizes]
+        if not self.opts.sweep_only and self.opts.queue_count:
+            out["queue"] = self.queue_page(self.opts.queue_count, admin_url)
+        if not self.opts.queue_only:
+            out["sweep"] = [self.sweeps(n, admin_url) for n in self.opts.sweep_sizes]
         return out
+
+    def queue_page(self, count: int, admin_url: str | None) -> dict[str, Any]:
+        """CPU per request of the review queue and the API's 50-permit page (bench/queue_page.py)
+        on a fresh database of `count` permits; pyinstrument profiles next to the results."""
+        log(f"{self.backend}: queue page against the API page, {count:,} permits")
+        profiles = RESULTS / f"{self.opts.label}-queue-profile-{self.backend}"
+        with fresh_database(self.backend, self.workdir, admin_url) as url:
+            command = [sys.executable, str(BENCH / "queue_page.py"), url, str(count)]
+            if self.opts.profile:
+                command += ["--profile", str(profiles)]
+            out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            raise RuntimeError(f"queue page bench failed: {out.stdout}\n{out.stderr}")
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        result["loadavg"] = Path("/proc/loadavg").read_text().split()[0]
+        log(f"{self.backend}: queue page {result['scenarios']}")
+        return result
 
     def sweeps(self, count: int, admin_url: str | None) -> dict[str, Any]:
         """Sweeps over `count` due permits: this code, and --sweep-before's side by side.
@@ -648,6 +668,42 @@ class Bench:
         return result
 
 
+QUEUE_SCENARIOS = {
+    "api_pending_50": "GET /permits?status=pending&page_size=50 (API, 50 rows)",
+    "queue_pending_20": "GET /admin/permits (queue, pending, 20 rows)",
+    "queue_all_20": "GET /admin/permits?status=all (20 rows)",
+    "queue_approved_20": "GET /admin/permits?status=approved (20 rows)",
+    "queue_pending_by_plate_20": "GET /admin/permits?sort=license_plate (20 rows)",
+}
+
+
+def queue_markdown(report: dict[str, Any]) -> list[str]:
+    """The queue page's CPU per request against the API's page (issue 16)."""
+    rows = [b for b in report["backends"] if b.get("queue")]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "Review queue page against the API's 50-permit page: process CPU per request "
+        "(bench/queue_page.py, Flask test client, signed in, CSRF on; median and 90th "
+        "percentile of the requests after a warm-up; SQLite's work is in the process, "
+        "PostgreSQL's server is not):",
+        "",
+        "| backend | permits | page | CPU ms median | p90 | of the API page |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
+    for b in rows:
+        q = b["queue"]
+        api = q["scenarios"].get("api_pending_50", {}).get("cpu_ms_median") or 0
+        for name, s in q["scenarios"].items():
+            ratio = f"{s['cpu_ms_median'] / api:.2f}x" if api else ""
+            lines.append(
+                f"| {b['backend']} | {q['permits']:,} | {QUEUE_SCENARIOS.get(name, name)} | "
+                f"{s['cpu_ms_median']} | {s['cpu_ms_p90']} | {ratio} |"
+            )
+    return lines
+
+
 def median_sweep(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The run with the median sweep time, plus the median of each wait figure and every run."""
     ordered = sorted(runs, key=lambda r: r["seconds"])
@@ -739,6 +795,13 @@ def markdown(report: dict[str, Any]) -> str:
         f"{o['duration']} s per run, median of {o['runs']} runs, load generator on the same "
         "machine over loopback.",
     ]
+    if o.get("queue_only"):
+        lines = [
+            f"Measured {report['finished_at']} on {m['cpu_count']} CPU ({m['cpu_model']}), "
+            f"{m['ram_gb']} GB RAM, Python {m['python']}, SQLite {m['sqlite']}, PostgreSQL "
+            f"{m.get('postgres', '-')}."
+        ]
+        return "\n".join(lines + queue_markdown(report)) + "\n"
     if o.get("sweep_only"):
         lines = [
             f"Measured {report['finished_at']} on {m['cpu_count']} CPU ({m['cpu_model']}), "
@@ -788,6 +851,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {b['backend']} | largest / smallest | | p50 {raw}x | | {relative}x against the "
             f"ceiling; target <= 1.5x: {verdict} |"
         )
+    lines += queue_markdown(report)
     lines += sweep_markdown(report)
     for b in report["backends"]:
         step = main_step(b, o["count"])
@@ -934,6 +998,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also time the sweeps of this version (git archive), side by side",
     )
     p.add_argument("--sweep-only", action="store_true", help="only the sweeps (no serving, no wrk)")
+    p.add_argument(
+        "--queue-count",
+        type=int,
+        default=100_000,
+        help="permits for the queue page's CPU per request (bench/queue_page.py); 0: skip",
+    )
+    p.add_argument("--queue-only", action="store_true", help="only the queue page's figures")
     p.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     p.add_argument("--runs", type=int, default=3, help="runs per scenario (median reported)")
     p.add_argument("--connections", type=int, default=16)
@@ -976,7 +1047,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     if opts.combine:
         return combine([Path(p) for p in opts.combine], opts.label)
-    if not opts.sweep_only:
+    if not opts.sweep_only and not opts.queue_only:
         ensure_wrk()
     pg_url = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_POSTGRES_URL")
     backends = (
@@ -1037,9 +1108,10 @@ def write(report: dict[str, Any], label: str) -> None:
     stem = RESULTS / label
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     stem.with_suffix(".md").write_text(markdown(report))
-    chart(report, stem.with_suffix(".png"))
+    if not report["options"].get("queue_only"):  # the chart has no queue panel
+        chart(report, stem.with_suffix(".png"))
     print(markdown(report))
-    log(f"wrote {stem}.json, .md, .png")
+    log(f"wrote {stem}.json, .md{'' if report['options'].get('queue_only') else ', .png'}")
 
 
 def combine(paths: list[Path], label: str) -> int:

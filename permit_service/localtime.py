@@ -8,10 +8,20 @@ with daylight saving done by zoneinfo, never by adding hours.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime, format_timedelta
+from babel import Locale
+from babel.dates import (
+    TIMEDELTA_UNITS,
+    DateTimePattern,
+    format_date,
+    format_datetime,
+    format_timedelta,
+    parse_pattern,
+)
 
 # Date patterns per page language (CLDR supplies the month names and zone abbreviations).
 # English uses the British forms: 24-hour clock, day before month, "CET" rather than "+0100".
@@ -80,9 +90,39 @@ def _language(language: str | None) -> str:
 
 
 def _format(moment: datetime, kind: str, language: str | None, zone: ZoneInfo | None) -> str:
-    lang = _language(language)
-    local = to_local(moment, zone)
-    return format_datetime(local, _PATTERNS[lang][kind], locale=_CLDR_LOCALES[lang])
+    return _format_local(to_local(moment, zone), kind, _language(language))
+
+
+def _format_local(local: datetime, kind: str, lang: str) -> str:
+    locale, pattern, with_zone = _compiled(lang, kind)
+    text = pattern.apply(local, locale)
+    if with_zone:
+        text = f"{text} {_zone_name(local, lang)}"
+    return text
+
+
+@functools.cache
+def _compiled(lang: str, kind: str) -> tuple[Locale, DateTimePattern, bool]:
+    """The locale and the parsed pattern of a kind of date: babel would parse both per call
+    (a queue page formats some eighty moments)."""
+    pattern = _PATTERNS[lang][kind]
+    with_zone = pattern.endswith(" z")
+    return Locale.parse(_CLDR_LOCALES[lang]), parse_pattern(pattern.removesuffix(" z")), with_zone
+
+
+_ZONE_NAMES: dict[tuple[Any, ...], str] = {}
+
+
+def _zone_name(local: datetime, lang: str) -> str:
+    """'CET', 'CEST', 'UTC' ('MEZ' in German): a zone's short name depends only on the zone,
+    its offset and DST at the moment, so it is looked up once per such combination."""
+    key = (local.tzinfo, local.utcoffset(), local.dst(), lang)
+    name = _ZONE_NAMES.get(key)
+    if name is None:
+        if len(_ZONE_NAMES) > 1024:
+            _ZONE_NAMES.clear()
+        name = _ZONE_NAMES[key] = format_datetime(local, "z", locale=_CLDR_LOCALES[lang])
+    return name
 
 
 def clock_time(
@@ -96,6 +136,45 @@ def clock_time(
     now = now or datetime.now(UTC)
     same_day = local_today(moment, zone) == local_today(now, zone)
     return _format(moment, "clock" if same_day else "date", language, zone)
+
+
+class PageClock:
+    """clock_time and relative_time for one page: its language, the city's zone and today are
+    looked up once, not per moment (a queue page formats some eighty)."""
+
+    def __init__(self, now: datetime, language: str | None = None, zone: ZoneInfo | None = None):
+        self.now = now
+        self.lang = _language(language)
+        self.zone = zone or city_zone()
+        self.today = local_today(now, self.zone)
+        self._relative: dict[tuple[bool, str, int], str] = {}
+
+    def clock_time(self, moment: datetime) -> str:
+        """As `clock_time(moment, now)`."""
+        local = to_local(moment, self.zone)
+        return _format_local(local, "clock" if local.date() == self.today else "date", self.lang)
+
+    def relative_time(self, moment: datetime) -> str:
+        """As `relative_time(moment, now)`, from a per-page cache.
+
+        babel's words depend only on the direction, the unit it picks and the rounded number
+        of units (format_timedelta with threshold 1): the key repeats that choice, the text on
+        a miss is babel's own.
+        """
+        delta = moment - self.now
+        if abs(delta.total_seconds()) < 60:
+            return relative_time(moment, self.now, language=self.lang)
+        seconds = int(delta.days * 86400 + delta.seconds)
+        key: tuple[bool, str, int] = (seconds >= 0, "second", abs(seconds))
+        for unit, per_unit in TIMEDELTA_UNITS:
+            value = abs(seconds) / per_unit
+            if value >= 1:
+                key = (seconds >= 0, unit, int(round(value)))
+                break
+        text = self._relative.get(key)
+        if text is None:
+            text = self._relative[key] = relative_time(moment, self.now, language=self.lang)
+        return text
 
 
 def full_time(
@@ -143,3 +222,18 @@ def relative_time(
     return format_timedelta(
         delta, threshold=1, add_direction=True, format="long", locale=_CLDR_LOCALES[lang]
     )
+
+
+def parse_moment(text: str, zone: ZoneInfo | None = None) -> datetime:
+    """A filter's bound: an ISO 8601 date (local midnight at its start) or a date-time with its
+    offset (or Z), as an aware UTC datetime. ValueError when it is neither."""
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            return start_of_local_day(date.fromisoformat(text), zone)
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValueError  # no offset: which moment is meant is unknown
+        return moment.astimezone(UTC)
+    except OverflowError:  # a moment at the edge of year 1 or 9999 in UTC
+        raise ValueError from None

@@ -172,6 +172,8 @@ class Permit(db.Model):
         sa.Index("ix_permits_zone_status_waitlisted_at", "zone", "status", "waitlisted_at", "id"),
         # Lookup by plate, newest first.
         sa.Index("ix_permits_plate_key_created_at", "plate_key", "created_at", "id"),
+        # The queue's earlier permits of an address, any letter case (migration 0009).
+        sa.Index("ix_permits_address_created_at", sa.func.lower(address), "created_at"),
         # At most one open permit per plate, enforced by the database (partial unique index).
         sa.Index(
             "uq_permits_open_plate",

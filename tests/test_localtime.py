@@ -129,3 +129,19 @@ def test_a_local_day_is_23_or_25_hours_long_on_change_days():
     )
     assert round(spring.total_seconds() / 3600) == 23
     assert round(autumn.total_seconds() / 3600) == 25
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+@pytest.mark.parametrize("zone", [BERLIN, HELSINKI, UTC_ZONE])
+def test_a_page_clock_says_what_the_functions_say(ctx, language, zone):
+    """PageClock (the review queue's per-page formatter and its caches) gives the very words of
+    clock_time and relative_time, for moments seconds to years away, both directions."""
+    from permit_service.localtime import PageClock
+
+    page = PageClock(NOW, language=language, zone=zone)
+    offsets = [0, 29, -59, 61, -89, 90, 149, -3599, 3600, 5399, -86399, 86400 * 3 + 7]
+    offsets += [86400 * 40, -86400 * 400, 31536000 * 2 + 5, 604800 * 3 - 1]
+    for seconds in offsets + [s * 7.3 for s in offsets]:
+        moment = NOW + timedelta(seconds=seconds)
+        assert page.clock_time(moment) == clock_time(moment, NOW, language=language, zone=zone)
+        assert page.relative_time(moment) == relative_time(moment, NOW, language=language)

@@ -108,17 +108,21 @@ class Permits(MethodView):
     @blp.paginate(page_size=50, max_page_size=500)
     @blp.doc(security=ADMIN, operationId="listPermits")
     def get(self, args: dict[str, Any], pagination_parameters: Any) -> Any:
-        """List permits, newest first (admins and viewers).
+        """List permits, newest first unless `sort` says otherwise (admins and viewers).
 
         Filter by `status` (effective: a pending permit past its deadline, and an approved one
-        past its `valid_until`, are listed as expired)
-        and by `license_plate` in any spelling. Pagination metadata is in `X-Pagination`.
+        past its `valid_until`, are listed as expired), by `license_plate` in any spelling, by
+        `zone`, and by the time of application (`created_from` inclusive, `created_to`
+        exclusive). Pagination metadata is in `X-Pagination`.
         """
         status = PermitStatus(args["status"]) if args.get("status") else None
         page = queries.list_permits(
             status=status,
             license_plate=args.get("license_plate"),
             zone=args.get("zone"),
+            created_from=args.get("created_from"),
+            created_to=args.get("created_to"),
+            sort=args.get("sort") or queries.DEFAULT_SORT,
             page=pagination_parameters.page,
             page_size=pagination_parameters.page_size,
         )
@@ -139,7 +143,14 @@ class PermitCount(MethodView):
         its `valid_until`, count as expired at once, before any sweep.
         """
         status = PermitStatus(args["status"]) if args.get("status") else None
-        return {"count": queries.count_permits(status, args.get("license_plate"), args.get("zone"))}
+        count = queries.count_permits(
+            status,
+            args.get("license_plate"),
+            args.get("zone"),
+            args.get("created_from"),
+            args.get("created_to"),
+        )
+        return {"count": count}
 
 
 @blp.route("/<permit_id>", parameters=permit_id_parameter())

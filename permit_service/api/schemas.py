@@ -17,6 +17,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from permit_service import localtime
 from permit_service.domain import (
     ADDRESS_MAX,
     EMAIL_MAX,
@@ -34,7 +35,7 @@ from permit_service.domain import (
 )
 from permit_service.models import utcnow
 from permit_service.references import REFERENCE_RE
-from permit_service.services.queries import status_of, waitlist_position
+from permit_service.services.queries import API_SORTS, status_of, waitlist_position
 from permit_service.services.zones import ZONE_NAME_MAX, clean_code, clean_fee, clean_quota
 
 
@@ -246,11 +247,37 @@ class PermitApplicationSchema(Schema):
         return {**clean, "zone": data.get("zone")}
 
 
+class Moment(fields.String):
+    """A date (local midnight in CITY_TIMEZONE) or a date-time with offset, loaded as UTC."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if not isinstance(value, str) or len(value) > 64:
+            raise ValidationError("Give a date (YYYY-MM-DD) or a date-time with its offset.")
+        try:
+            return localtime.parse_moment(value)
+        except ValueError:
+            raise ValidationError(
+                "Give a date (YYYY-MM-DD) or a date-time with its offset "
+                "(YYYY-MM-DDTHH:MM:SS+01:00)."
+            ) from None
+
+
 class PermitListArgsSchema(Schema):
     """Filters of the admin listing."""
 
     # Pagination is parsed by flask-smorest's own schema; anything else is refused below.
-    KNOWN = frozenset({"status", "license_plate", "zone", "page", "page_size"})
+    KNOWN = frozenset(
+        {
+            "status",
+            "license_plate",
+            "zone",
+            "created_from",
+            "created_to",
+            "sort",
+            "page",
+            "page_size",
+        }
+    )
 
     status = fields.String(
         validate=validate.OneOf([s.value for s in PermitStatus]),
@@ -265,6 +292,32 @@ class PermitListArgsSchema(Schema):
 
     zone = fields.String(
         metadata={"pattern": ZONE_CODE_PATTERN, "description": "Only permits of this zone."}
+    )
+
+    created_from = Moment(
+        metadata={
+            "description": "Only permits applied for at or after this moment (inclusive): a "
+            "date (`YYYY-MM-DD`, local midnight in the city's time zone) or a date-time with "
+            "its offset.",
+            "example": "2026-12-01",
+        },
+    )
+    created_to = Moment(
+        metadata={
+            "description": "Only permits applied for before this moment (exclusive): a date "
+            "(local midnight at its start) or a date-time with its offset.",
+            "example": "2027-01-01",
+        },
+    )
+    sort = fields.String(
+        load_default="-created_at",
+        validate=validate.OneOf(API_SORTS),
+        metadata={
+            "description": "Order: `-created_at` (default, newest first), `created_at`, "
+            "`expires_at` (soonest deadline first), `valid_until`, `-valid_until`, "
+            "`license_plate`, `-license_plate`. Permits without the value (no deadline, no "
+            "validity) come last; ties are broken by id.",
+        },
     )
 
     @validates("zone")
@@ -308,9 +361,12 @@ class ApprovalSchema(Schema):
 
 
 class PermitCountArgsSchema(PermitListArgsSchema):
-    """Filters of the count: those of the listing, without pagination."""
+    """Filters of the count: those of the listing, without pagination and order."""
 
-    KNOWN = frozenset({"status", "license_plate", "zone"})
+    KNOWN = frozenset({"status", "license_plate", "zone", "created_from", "created_to"})
+
+    class Meta:
+        exclude = ("sort",)
 
 
 class CountSchema(Schema):

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from permit_service.domain import (
+    DEADLINES,
     PermitNotFound,
     PermitStatus,
     due_transitions,
@@ -26,9 +27,11 @@ from permit_service.references import parse_reference
 from permit_service.services.lifecycle import (
     NOW,
     P,
+    before_deadline,
     due_count,
     parse_id,
     status_branches,
+    stored_in,
 )
 from permit_service.services.lifecycle import (
     status_condition as status_condition,  # re-exported: the SQL twin of status_of
@@ -186,6 +189,78 @@ def revocation_reason(permit_id: str) -> str | None:
     )
 
 
+# `sort` values of the listing (SPEC.md section 4): column and whether it is descending. The
+# columns that can be null (a decided permit has no deadline, a pending one no validity) list
+# their nulls last in both directions; ties are broken by id, in the sort's direction.
+SORTS: dict[str, tuple[str, bool]] = {
+    "-created_at": ("created_at", True),
+    "created_at": ("created_at", False),
+    "expires_at": ("expires_at", False),
+    "valid_until": ("valid_until", False),
+    "-valid_until": ("valid_until", True),
+    "license_plate": ("plate_key", False),
+    "-license_plate": ("plate_key", True),
+}
+# What the API offers (SPEC.md section 4); the review queue also sorts by name.
+API_SORTS = tuple(SORTS)
+SORTS["name"] = ("name", False)
+SORTS["-name"] = ("name", True)
+DEFAULT_SORT = "-created_at"
+NULLABLE = frozenset({"expires_at", "valid_until"})
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a listing, its count and the review queue filter by (all optional)."""
+
+    status: PermitStatus | None = None
+    license_plate: str | None = None
+    zone: str | None = None
+    created_from: datetime | None = None  # inclusive
+    created_to: datetime | None = None  # exclusive
+    search: str | None = None
+    address: str | None = None  # the same address, any letter case (the queue's earlier marks)
+
+    def shape(self) -> tuple[PermitStatus | None, bool, bool, bool, bool]:
+        """Which filters are given: statements are built once per shape."""
+        return (
+            self.status,
+            self.key is not None,
+            bool(self.zone),
+            self.created_from is not None,
+            self.created_to is not None,
+        )
+
+    @property
+    def key(self) -> str | None:
+        """The plate filter's letters and digits (any spelling), or None."""
+        return plate_key(self.license_plate) if self.license_plate else None
+
+    def params(self, now: datetime) -> dict[str, Any]:
+        """The values bound into the statement of this shape."""
+        params: dict[str, Any] = {"now": now}
+        if self.key is not None:
+            params["key"] = self.key
+        if self.zone:
+            params["zone"] = self.zone.strip().upper()
+        if self.created_from is not None:
+            params["created_from"] = self.created_from
+        if self.created_to is not None:
+            params["created_to"] = self.created_to
+        return params
+
+    def term(self) -> str:
+        """The free-text search, trimmed ('' for none)."""
+        return self.search.strip() if self.search else ""
+
+    def per_call(self) -> list[sa.ColumnElement[bool]]:
+        """Conditions built per call: the search and the address (not hot paths)."""
+        extra = [_search_clause(self.term())] if self.term() else []
+        if self.address and self.address.strip():
+            extra.append(address_key(P.address) == address_key(sa.literal(self.address.strip())))
+        return extra
+
+
 def list_permits(
     status: PermitStatus | None = None,
     license_plate: str | None = None,
@@ -193,37 +268,35 @@ def list_permits(
     page: int = 1,
     page_size: int = 50,
     zone: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    sort: str = DEFAULT_SORT,
 ) -> Page:
-    """Permits newest first, filtered by effective status, plate, zone and a name/plate search."""
+    """Permits in `sort` order (newest first by default), filtered by effective status, plate,
+    zone, time of application and a name/plate/reference search."""
+    filters = Filters(status, license_plate, zone, created_from, created_to, search)
+    return list_filtered(filters, page=page, page_size=page_size, sort=sort)
+
+
+def list_filtered(
+    filters: Filters, page: int = 1, page_size: int = 50, sort: str = DEFAULT_SORT
+) -> Page:
+    """One page of the permits `filters` select, in `sort` order, and how many there are."""
     now = utcnow()
     offset = (page - 1) * page_size
-    params: dict[str, Any] = {
-        "now": now,
-        "limit": page_size,
-        "offset": offset,
-        "window": offset + page_size,
-    }
-    key = plate_key(license_plate) if license_plate else None
-    if key is not None:
-        params["key"] = key
-    term = search.strip() if search else ""
-    extra = [_search_clause(term)] if term else []
-    if zone is not None:
-        extra.append(P.zone == zone.strip().upper())
+    params = filters.params(now)
+    params.update(limit=page_size, offset=offset, window=offset + page_size)
+    extra = filters.per_call()
     if extra:  # free-text search (the review queue): built per call, it is not a hot path
-        statement = _page_of(_branches(status, key is not None, extra))
+        statement = _page_of(_filter_branches(filters.shape(), extra, sort), sort)
     else:
-        statement = _page_statement(status, key is not None)
+        statement = _page_statement(filters.shape(), sort)
     # No table holds 2**62 rows: a deeper page is empty, and must not overflow a BIGINT.
     items = list(db.session.scalars(statement, params)) if params["window"] < 2**62 else []
     if len(items) < page_size and (items or page == 1):
         total = offset + len(items)  # the last page tells the total: no count needed
-    elif extra or key is not None:  # a plate, a zone or a search: count them
-        either = [sa.and_(*branch) for branch in _branches(status, key is not None, extra)]
-        count = sa.select(sa.func.count()).select_from(Permit).where(sa.or_(*either))
-        total = db.session.scalar(count, params) or 0
     else:
-        total = int(db.session.scalar(_count_statement(status), {"now": now}) or 0)
+        total = _count(filters, now)
     return Page(items=items, total=total)
 
 
@@ -231,19 +304,23 @@ def count_permits(
     status: PermitStatus | None = None,
     license_plate: str | None = None,
     zone: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
 ) -> int:
     """How many permits match the listing's filters, exact to the deadline like the listing."""
-    now = utcnow()
-    key = plate_key(license_plate) if license_plate else None
-    if key is None and zone is None:
+    return _count(Filters(status, license_plate, zone, created_from, created_to), utcnow())
+
+
+def _count(filters: Filters, now: datetime) -> int:
+    status, *narrowed = filters.shape()
+    extra = filters.per_call()
+    if not any(narrowed) and not extra:  # the stored counts: constant cost
         return int(db.session.scalar(_count_statement(status), {"now": now}) or 0)
-    extra = [P.zone == zone.strip().upper()] if zone is not None else []
-    either = [sa.and_(*branch) for branch in _branches(status, key is not None, extra)]
-    count = sa.select(sa.func.count()).select_from(Permit).where(sa.or_(*either))
-    params: dict[str, Any] = {"now": now}
-    if key is not None:
-        params["key"] = key
-    return int(db.session.scalar(count, params) or 0)
+    if extra:
+        statement = _count_of(_filter_branches(filters.shape(), extra))
+    else:
+        statement = _filtered_count_statement(filters.shape())
+    return int(db.session.scalar(statement, filters.params(now)) or 0)
 
 
 def count_by_status() -> dict[PermitStatus, int]:
@@ -257,30 +334,106 @@ def review_queue(
     search: str | None = None,
     page: int = 1,
     page_size: int = 20,
+    *,
+    zone: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    address: str | None = None,
+    sort: str = DEFAULT_SORT,
 ) -> QueuePage:
-    """The admin review queue: one page of list_permits plus the tabs' per-status counts."""
-    found = list_permits(status=status, search=search, page=page, page_size=page_size)
-    return QueuePage(items=found.items, total=found.total, counts=count_by_status())
+    """The admin review queue: one page of the listing plus the tabs' per-status counts.
+
+    The tabs count what the zone and date filters let through (not the search).
+    """
+    filters = Filters(status, None, zone or None, created_from, created_to, search, address)
+    found = list_filtered(filters, page=page, page_size=page_size, sort=sort)
+    if filters.zone or created_from is not None or created_to is not None:
+        counts = count_by_status_within(filters)
+    else:
+        counts = count_by_status()
+    return QueuePage(items=found.items, total=found.total, counts=counts)
+
+
+def count_by_status_within(filters: Filters) -> dict[PermitStatus, int]:
+    """How many permits of the filter's zone and dates are in each effective status: one scan."""
+    within = Filters(None, None, filters.zone, filters.created_from, filters.created_to)
+    params = within.params(utcnow())
+    row = db.session.execute(_counts_within_statement(within.shape()), params).one()
+    return {s: int(n or 0) for s, n in zip(PermitStatus, row, strict=True)}
+
+
+def new_since(since: datetime, filters: Filters | None = None) -> int:
+    """How many applications arrived after `since` (in the filter's zone): the queue's notice."""
+    zone = filters.zone if filters else None
+    params: dict[str, Any] = {"since": since}
+    if zone:
+        params["zone"] = zone.strip().upper()
+    return int(db.session.scalar(_new_since_statement(bool(zone)), params) or 0)
+
+
+def earlier_permits(permits: list[Permit]) -> dict[str, tuple[int, int]]:
+    """For each permit of a page: how many permits its plate, and its address, had before it.
+
+    One statement for the whole page (two correlated counts per row, each an index range:
+    plate_key and lower(address), both with created_at), never one query per row.
+    """
+    if not permits:
+        return {}
+    rows = db.session.execute(_earlier_statement(), {"ids": [p.id for p in permits]})
+    return {pid: (int(plates), int(places)) for pid, plates, places in rows}
+
+
+def address_key(address: Any) -> sa.ColumnElement[str]:
+    """An address compared in any letter case: the expression index of migration 0009."""
+    return sa.func.lower(address)
+
+
+def events_of(permit_ids: list[str]) -> dict[str, list[PermitEvent]]:
+    """Every recorded change of each permit, oldest first, in one query (a queue page's rows)."""
+    found: dict[str, list[PermitEvent]] = {pid: [] for pid in permit_ids}
+    if permit_ids:
+        for event in db.session.scalars(
+            sa.select(PermitEvent)
+            .where(PermitEvent.permit_id.in_(permit_ids))
+            .order_by(PermitEvent.id)
+        ):
+            found[event.permit_id].append(event)
+    return found
 
 
 # --- statements -----------------------------------------------------------------------------------
 
 
-def _branches(
-    status: PermitStatus | None, by_plate: bool, extra: list[sa.ColumnElement[bool]]
+def _filter_branches(
+    shape: tuple[PermitStatus | None, bool, bool, bool, bool],
+    extra: list[sa.ColumnElement[bool]],
+    sort: str = DEFAULT_SORT,
 ) -> list[list[sa.ColumnElement[bool]]]:
     """Filters of the listing as index ranges whose union is the result (values bound per call).
 
     A status whose permits can also arrive by time ("expired": stored, or pending and due) is
-    several ranges: each walks (status, created_at, ...) newest first and stops early, where one
-    OR would sort every such permit.
+    several ranges: each walks (status, created_at, ...) in the sort's order and stops early,
+    where one OR would sort every such permit. A sort by a status's own deadline (pending by
+    `expires_at`, approved by `valid_until`) spells the status out so the partial deadline
+    index of migration 0007 serves it.
     """
+    status, by_plate, by_zone, by_from, by_to = shape
     common = list(extra)
     if by_plate:
         common.append(P.plate_key == sa.bindparam("key", type_=P.plate_key.type))
+    if by_zone:
+        common.append(P.zone == sa.bindparam("zone", type_=P.zone.type))
+    if by_from:
+        common.append(P.created_at >= sa.bindparam("created_from", type_=P.created_at.type))
+    if by_to:
+        common.append(P.created_at < sa.bindparam("created_to", type_=P.created_at.type))
     if status is None:
         return [common]
-    return [[branch, *common] for branch in status_branches(status, NOW)]
+    branches = status_branches(status, NOW)
+    column = SORTS[sort][0]
+    if status in DEADLINES and DEADLINES[status].field == column:
+        branches = [sa.and_(stored_in(status), before_deadline(status, NOW)), *branches[1:]]
+    return [[branch, *common] for branch in branches]
 
 
 def _search_clause(term: str) -> sa.ColumnElement[bool]:
@@ -296,39 +449,125 @@ def _search_clause(term: str) -> sa.ColumnElement[bool]:
     return sa.or_(*either)
 
 
-def _page_of(branches: list[list[sa.ColumnElement[bool]]]) -> sa.Select[tuple[Permit]]:
-    """Newest first, :limit rows from :offset, as a deferred join.
+def _page_of(
+    branches: list[list[sa.ColumnElement[bool]]], sort: str = DEFAULT_SORT
+) -> sa.Select[Any]:
+    """:limit rows from :offset in `sort` order, as a deferred join.
 
     The page's ids come from an index alone (OFFSET skips index entries, not rows); only those
-    rows are then read. Several branches each contribute their newest :window ids, merged.
+    rows are then read. Several branches each contribute their first :window ids, merged. A
+    nullable sort column is two ranges per branch (its values, then its nulls, by id), so each
+    still walks an index in order and the nulls come last in both directions.
     """
-    newest = (P.created_at.desc(), P.id.desc())
+    name, descending = SORTS[sort]
+    column = P[name]
     limit = sa.bindparam("limit", type_=sa.BigInteger())
     offset = sa.bindparam("offset", type_=sa.BigInteger())
-    if len(branches) == 1:
-        ids = sa.select(P.id).where(sa.true(), *branches[0]).order_by(*newest)
+
+    def order(key: Any, pid: Any) -> tuple[Any, Any]:
+        return (key.desc(), pid.desc()) if descending else (key.asc(), pid.asc())
+
+    if len(branches) == 1 and name not in NULLABLE:
+        ids = sa.select(P.id).where(sa.true(), *branches[0]).order_by(*order(column, P.id))
         ids = ids.limit(limit).offset(offset).subquery()
-    else:
-        window = sa.bindparam("window", type_=sa.BigInteger())
-        parts = [
-            sa.select(P.id, P.created_at).where(*branch).order_by(*newest).limit(window).subquery()
-            for branch in branches
-        ]
-        merged = sa.union_all(*(sa.select(p.c.id, p.c.created_at) for p in parts)).subquery()
-        ids = (
-            sa.select(merged.c.id)
-            .order_by(merged.c.created_at.desc(), merged.c.id.desc())
-            .limit(limit)
-            .offset(offset)
-            .subquery()
-        )
-    return sa.select(Permit).join(ids, Permit.id == ids.c.id).order_by(*newest)
+        return sa.select(Permit).join(ids, Permit.id == ids.c.id).order_by(*order(column, P.id))
+    window = sa.bindparam("window", type_=sa.BigInteger())
+    parts = []
+    for branch in branches:
+        if name in NULLABLE:
+            ranges = [(0, column.is_not(None)), (1, column.is_(None))]
+        else:
+            ranges = [(0, sa.true())]
+        for rank, range_ in ranges:
+            part = (
+                sa.select(P.id, column.label("key"), sa.literal(rank).label("rank"))
+                .where(range_, *branch)
+                .order_by(*order(column, P.id))
+                .limit(window)
+                .subquery()
+            )
+            parts.append(sa.select(part.c.id, part.c.key, part.c.rank))
+    merged = sa.union_all(*parts).subquery()
+    ids = (
+        sa.select(merged.c.id, merged.c.rank)
+        .order_by(merged.c.rank, *order(merged.c.key, merged.c.id))
+        .limit(limit)
+        .offset(offset)
+        .subquery()
+    )
+    return (
+        sa.select(Permit)
+        .join(ids, Permit.id == ids.c.id)
+        .order_by(ids.c.rank, *order(column, P.id))
+    )
 
 
 @functools.cache
-def _page_statement(status: PermitStatus | None, by_plate: bool) -> sa.Select[tuple[Permit]]:
-    """The listing statement per filter shape, built once: per request only values are bound."""
-    return _page_of(_branches(status, by_plate, []))
+def _page_statement(
+    shape: tuple[PermitStatus | None, bool, bool, bool, bool], sort: str
+) -> sa.Select[Any]:
+    """The listing statement per filter shape and sort, built once: per request only values
+    are bound."""
+    return _page_of(_filter_branches(shape, [], sort), sort)
+
+
+def _count_of(branches: list[list[sa.ColumnElement[bool]]]) -> sa.Select[tuple[int]]:
+    either = [sa.and_(*branch) for branch in branches]
+    return sa.select(sa.func.count()).select_from(Permit).where(sa.or_(*either))
+
+
+@functools.cache
+def _filtered_count_statement(
+    shape: tuple[PermitStatus | None, bool, bool, bool, bool],
+) -> sa.Select[tuple[int]]:
+    return _count_of(_filter_branches(shape, []))
+
+
+@functools.cache
+def _counts_within_statement(
+    shape: tuple[PermitStatus | None, bool, bool, bool, bool],
+) -> sa.Select[Any]:
+    """Per effective status, the permits the shape's filters let through, in one scan."""
+    (common,) = _filter_branches(shape, [])
+    return (
+        sa.select(
+            *(
+                sa.func.coalesce(sa.func.sum(sa.case((status_condition(s, NOW), 1), else_=0)), 0)
+                for s in PermitStatus
+            )
+        )
+        .select_from(Permit)
+        .where(sa.true(), *common)
+    )
+
+
+@functools.cache
+def _earlier_statement() -> sa.Select[Any]:
+    page = Permit.__table__.alias("page")
+    other = Permit.__table__.alias("other")
+
+    def before(*same: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
+        return (
+            sa.select(sa.func.count())
+            .select_from(other)
+            .where(*same, other.c.created_at < page.c.created_at)
+            .scalar_subquery()
+        )
+
+    return sa.select(
+        page.c.id,
+        before(other.c.plate_key == page.c.plate_key),
+        before(address_key(other.c.address) == address_key(page.c.address)),
+    ).where(page.c.id.in_(sa.bindparam("ids", expanding=True)))
+
+
+@functools.cache
+def _new_since_statement(by_zone: bool) -> sa.Select[tuple[int]]:
+    since = sa.bindparam("since", type_=P.created_at.type)
+    statement = sa.select(sa.func.count()).select_from(Permit).where(P.created_at > since)
+    if by_zone:
+        statement = statement.where(P.zone == sa.bindparam("zone", type_=P.zone.type))
+    return statement
 
 
 def _stored(status: PermitStatus | None) -> sa.ScalarSelect[int]:

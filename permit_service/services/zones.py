@@ -190,6 +190,11 @@ def get_zone(code: str) -> Zone:
     return zone
 
 
+def all_zones() -> list[Zone]:
+    """Every zone by code, open or closed, without counting its permits (menus, names, fees)."""
+    return list(db.session.scalars(sa.select(Zone).order_by(Zone.code)))
+
+
 def list_zones() -> list[ZoneView]:
     """Every zone by code, with its valid approved permits now and its waiting line's length.
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime
-from math import ceil
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -116,61 +114,6 @@ def logout() -> ResponseReturnValue:
 def admin_home() -> ResponseReturnValue:
     """The staff entry point is the review queue."""
     return redirect(url_for("admin.queue"))
-
-
-@bp.get("/permits")
-@login_required
-def queue() -> ResponseReturnValue:
-    """Review queue: status tabs with counts, search, newest first, paginated."""
-    raw_status = request.args.get("status", PermitStatus.PENDING.value)
-    status = PermitStatus(raw_status) if raw_status in set(PermitStatus) else None
-    tab = status.value if status else "all"
-    search = "".join(ch for ch in request.args.get("q", "") if ch.isprintable()).strip()
-    search = search[:SEARCH_MAX]
-    page_no = min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
-    zones = zone_service.list_zones()
-    # An unknown zone in the query string filters nothing rather than failing the page.
-    zone = request.args.get("zone", "").strip().upper()
-    names = {view.zone.code: words.zone_name(view.zone) for view in zones}
-    zone = zone if zone in names else ""
-    if zone:  # one zone's permits; the tabs count what the filter shows
-        found = queries.list_permits(
-            status=status, search=search or None, zone=zone, page=page_no, page_size=PAGE_SIZE
-        )
-        counts = {s: queries.count_permits(s, zone=zone) for s in PermitStatus}
-        page = queries.QueuePage(items=found.items, total=found.total, counts=counts)
-    else:
-        page = queries.review_queue(
-            status=status, search=search or None, page=page_no, page_size=PAGE_SIZE
-        )
-    counts = page.counts
-    now = utcnow()
-    first = (page_no - 1) * PAGE_SIZE + 1
-    return render_template(
-        "web/queue.html",
-        page=page,
-        page_no=page_no,
-        pages=max(1, ceil(page.total / PAGE_SIZE)),
-        first=first,
-        summary=words.summary_words(tab, first, first + len(page.items) - 1, page.total),
-        endings=_endings(page.items, now),
-        tab=tab,
-        tab_labels=words.TAB_LABELS,
-        search=search,
-        zone=zone,
-        zones=zones,
-        chosen_zone=names.get(zone),
-        zone_names=names,
-        zone_fees={view.zone.code: view.zone.monthly_fee for view in zones},
-        places={
-            p.id: queries.waitlist_position(p)
-            for p in page.items
-            if queries.status_of(p, now) is PermitStatus.WAITLISTED
-        },
-        counts={"all": sum(counts.values()), **{s.value: n for s, n in counts.items()}},
-        now=now,
-        here=request.full_path.rstrip("?"),
-    )
 
 
 @bp.get("/permits/<permit_id>")
@@ -288,12 +231,6 @@ def _flash_not_changed(permit: Permit, errors: Mapping[str, list[Any]]) -> None:
                 ),
                 "error",
             )
-
-
-def _endings(permits: list[Permit], now: datetime) -> dict[str, str | None]:
-    """How each revoked permit on this page ended (refused, revoked, withdrawn, cancelled)."""
-    revoked = [p.id for p in permits if queries.status_of(p, now) is PermitStatus.REVOKED]
-    return {pid: words.ending(events) for pid, events in queries.revocations_of(revoked).items()}
 
 
 def _done_message(permit: Permit, action: Action, before: PermitStatus) -> str:

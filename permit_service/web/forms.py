@@ -17,7 +17,7 @@ from wtforms import (
     SelectField,
     StringField,
 )
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.validators import AnyOf, InputRequired, Length, Optional, ValidationError
 
 from permit_service.domain import (
     ADDRESS_MAX,
@@ -203,3 +203,9 @@ class ZoneForm(FlaskForm):
         render_kw={"inputmode": "decimal", "autocomplete": "off"},
     )
     open = BooleanField(_l("Open for applications"), default=True)
+
+
+class BulkDecisionForm(RevokeForm):
+    """Approve, or refuse/revoke, the rows ticked in the queue (their ids come as `ids`)."""
+
+    action = StringField(validators=[InputRequired(), AnyOf(["approve", "revoke"])])

@@ -110,8 +110,8 @@ def test_queue_shows_pending_first_with_counts_and_deadlines(app, admin_client):
     page = text(response)
     tabs = "Waiting for a decision 2 Waiting list 0 Approved 1 Refused or revoked 0 Expired 0 All 3"
     assert tabs in page
-    assert "Showing 1–2 of 2 applications waiting for a decision. Newest first." in page
-    assert page.index("BBB-222") < page.index("AAA-111")  # newest first
+    assert "Showing 1–2 of 2 applications waiting for a decision. Soonest deadline first." in page
+    assert page.index("AAA-111") < page.index("BBB-222")  # soonest deadline first
     assert "CCC-333" not in page
     assert "(in 5 minutes)" in page  # deadline of pending rows
     html = response.get_data(as_text=True)
@@ -145,7 +145,7 @@ def test_queue_pagination(admin_client):
     assert "Showing 21–23 of 23 permits" in text(second)
     assert "PG-002" in text(second) and "PG-003" not in text(second)
     assert title(second).endswith("page 2 · City parking permits")
-    assert "← Newer" in text(second) and "Older →" not in text(second)
+    assert "← Previous" in text(second) and "Next →" not in text(second)
     beyond = admin_client.get("/admin/permits?status=all&page=99999999999999999999")
     assert "There is no page 1000000: this list has only 2 pages. Go to the last page" in text(
         beyond

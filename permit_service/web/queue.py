@@ -1,0 +1,413 @@
+"""The review queue (blueprint `admin`): tabs, filters, sortable columns, earlier permits of a
+plate or address, decisions one by one or in bulk, and news of applications since the page was
+loaded. Thin over services.queries (reads) and services.permits (each decision)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from math import ceil
+from typing import Any
+from urllib.parse import quote_plus
+
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+from flask_login import current_user, login_required
+
+from permit_service import localtime
+from permit_service.domain import (
+    ChangedMeanwhile,
+    DomainError,
+    InvalidTransition,
+    PermitNotFound,
+    PermitStatus,
+    allowed_actions,
+)
+from permit_service.models import Permit, PermitEvent, utcnow
+from permit_service.services import permits as service
+from permit_service.services import queries
+from permit_service.services import zones as zone_service
+from permit_service.web import helpers, words
+from permit_service.web.admin import MAX_PAGE, PAGE_SIZE, SEARCH_MAX, bp
+from permit_service.web.forms import BulkDecisionForm
+from permit_service.web.queue_rows import Columns, render_rows
+
+BULK_MAX = 200  # rows one bulk decision may carry (ten full pages)
+DECIDED_TABS = frozenset({"approved", "waitlisted", "revoked", "expired"})
+DECIDABLE_TABS = frozenset({"pending", "approved", "waitlisted", "all"})
+# The sortable columns: (sort when first chosen, the other direction or None).
+COLUMNS = {
+    "plate": ("license_plate", "-license_plate"),
+    "name": ("name", "-name"),
+    "applied": ("-created_at", "created_at"),
+    "deadline": ("expires_at", None),
+    "validity": ("valid_until", "-valid_until"),
+}
+
+
+@dataclass(frozen=True)
+class QueueQuery:
+    """What the queue shows, read from the query string (bad values filter nothing)."""
+
+    tab: str
+    status: PermitStatus | None
+    search: str
+    zone: str
+    day_from: date | None
+    day_to: date | None  # inclusive: the whole local day
+    address: str
+    sort: str
+    page: int
+
+    def link(self, **change: Any) -> str:
+        """This view of the queue with some values changed (None drops a value)."""
+        values: dict[str, Any] = {
+            "status": self.tab,
+            "q": self.search or None,
+            "zone": self.zone or None,
+            "from": self.day_from.isoformat() if self.day_from else None,
+            "to": self.day_to.isoformat() if self.day_to else None,
+            "address": self.address or None,
+            "sort": self.sort if self.sort != default_sort(self.tab) else None,
+            "page": self.page if self.page > 1 else None,
+        }
+        values.update(change)
+        if values.get("sort") == default_sort(values["status"]):
+            values["sort"] = None
+        return url_for("admin.queue", **{k: v for k, v in values.items() if v is not None})
+
+
+SORT_WORDS = {
+    "-created_at": _l("Newest first."),
+    "created_at": _l("Oldest first."),
+    "expires_at": _l("Soonest deadline first."),
+    "valid_until": _l("Validity ending soonest first."),
+    "-valid_until": _l("Validity ending latest first."),
+    "license_plate": _l("By licence plate, A to Z."),
+    "-license_plate": _l("By licence plate, Z to A."),
+    "name": _l("By name, A to Z."),
+    "-name": _l("By name, Z to A."),
+}
+
+
+def default_sort(tab: str) -> str:
+    """Pending applications soonest deadline first; everything else newest first."""
+    return "expires_at" if tab == PermitStatus.PENDING.value else queries.DEFAULT_SORT
+
+
+def _day(raw: str | None) -> date | None:
+    try:
+        return date.fromisoformat((raw or "").strip()[:10]) if raw and raw.strip() else None
+    except ValueError:
+        return None
+
+
+def read_query(zone_codes: set[str]) -> QueueQuery:
+    """The queue's view from request.args; unknown or malformed values are ignored."""
+    args = request.args
+    raw_status = args.get("status", PermitStatus.PENDING.value)
+    status = PermitStatus(raw_status) if raw_status in set(PermitStatus) else None
+    tab = status.value if status else "all"
+    search = "".join(ch for ch in args.get("q", "") if ch.isprintable()).strip()[:SEARCH_MAX]
+    address = "".join(ch for ch in args.get("address", "") if ch.isprintable()).strip()[:200]
+    zone = args.get("zone", "").strip().upper()
+    sort = args.get("sort", "")
+    return QueueQuery(
+        tab=tab,
+        status=status,
+        search=search,
+        zone=zone if zone in zone_codes else "",
+        day_from=_day(args.get("from")),
+        day_to=_day(args.get("to")),
+        address=address,
+        sort=sort if sort in queries.SORTS else default_sort(tab),
+        page=min(max(args.get("page", 1, type=int), 1), MAX_PAGE),
+    )
+
+
+@bp.get("/permits")
+@login_required
+def queue() -> ResponseReturnValue:
+    """Review queue: status tabs with counts, search, zone and date filters, sortable columns,
+    earlier permits of each plate and address, bulk decisions."""
+    zones = zone_service.all_zones()  # names and fees only, no counts of places
+    names = {z.code: words.zone_name(z) for z in zones}
+    view = read_query(set(names))
+    now = utcnow()
+    tz = localtime.city_zone()
+    page = queries.review_queue(
+        status=view.status,
+        search=view.search or None,
+        page=view.page,
+        page_size=PAGE_SIZE,
+        zone=view.zone or None,
+        created_from=localtime.start_of_local_day(view.day_from, tz) if view.day_from else None,
+        created_to=(
+            localtime.start_of_local_day(view.day_to + timedelta(days=1), tz)
+            if view.day_to
+            else None
+        ),
+        address=view.address or None,
+        sort=view.sort,
+    )
+    statuses = {p.id: queries.status_of(p, now) for p in page.items}
+    decided = [pid for pid, s in statuses.items() if s is not PermitStatus.PENDING]
+    events = queries.events_of(decided)
+    endings = {pid: words.ending(events[pid]) for pid in decided}
+    since = _moment(request.args.get("since"))
+    first = (view.page - 1) * PAGE_SIZE + 1
+    decisions = (
+        {p.id: _decision(p, statuses[p.id], events.get(p.id, [])) for p in page.items}
+        if view.tab in DECIDED_TABS
+        else {}
+    )
+    here = request.full_path.rstrip("?")
+    fees = {z.code: z.monthly_fee for z in zones}
+    rows = render_rows(
+        page.items,
+        columns=Columns(
+            select=current_user.is_admin and view.tab in DECIDABLE_TABS,
+            place=view.tab == PermitStatus.WAITLISTED.value,
+            deadline=view.tab in ("pending", "all"),
+            decided=view.tab in DECIDED_TABS,
+            validity=view.tab in ("approved", "expired", "all"),
+            actions=current_user.is_admin,
+        ),
+        statuses=statuses,
+        badges=_badges(statuses, endings),
+        marks=_marks(page.items, queries.earlier_permits(page.items)),
+        offered={s: allowed_actions(s, "admin") for s in set(statuses.values())},
+        decisions=decisions,
+        places={
+            p.id: queries.waitlist_position(p)
+            for p in page.items
+            if statuses[p.id] is PermitStatus.WAITLISTED
+        },
+        zone_names=names,
+        zone_fees=fees,
+        clock=localtime.PageClock(now, zone=tz),
+        here=here,
+    )
+    return render_template(
+        "web/queue.html",
+        page=page,
+        rows=rows,
+        view=view,
+        page_no=view.page,
+        pages=max(1, ceil(page.total / PAGE_SIZE)),
+        summary=words.summary_words(view.tab, first, first + len(page.items) - 1, page.total),
+        tab=view.tab,
+        tab_labels=words.TAB_LABELS,
+        search=view.search,
+        zone=view.zone,
+        zones=zones,
+        chosen_zone=names.get(view.zone),
+        zone_names=names,
+        sort_words=SORT_WORDS[view.sort],
+        poll_ms=int(current_app.config.get("QUEUE_POLL_SECONDS", 30) * 1000),
+        new_words=new_words,
+        counts={"all": sum(page.counts.values()), **{s.value: n for s, n in page.counts.items()}},
+        columns=COLUMNS,
+        decided_tab=view.tab in DECIDED_TABS,
+        since=since,
+        new_count=queries.new_since(since, _zone_filter(view)) if since else None,
+        loaded=now,
+        now=now,
+        here=here,
+    )
+
+
+def _badges(
+    statuses: dict[str, PermitStatus], endings: dict[str, str | None]
+) -> dict[str, tuple[str, str]]:
+    """Each row's badge (CSS modifier, words), translated once per kind on the page."""
+    kinds: dict[tuple[PermitStatus, str | None], tuple[str, str]] = {}
+    for pid, status in statuses.items():
+        key = (status, endings.get(pid))
+        if key not in kinds:
+            kinds[key] = (words.badge_class(*key), words.status_word(*key))
+    return {pid: kinds[(s, endings.get(pid))] for pid, s in statuses.items()}
+
+
+def _marks(
+    permits: list[Permit], earlier: dict[str, tuple[int, int]]
+) -> dict[str, list[tuple[str, str]]]:
+    """Each row's earlier permits as (link, words): of its plate, at its address."""
+    everything = url_for("admin.queue", status="all")
+    said: dict[tuple[str, int], str] = {}
+
+    def plate_words(n: int) -> str:
+        if ("plate", n) not in said:
+            said["plate", n] = ngettext("%(num)d of this plate", "%(num)d of this plate", n)
+        return said["plate", n]
+
+    def address_words(n: int) -> str:
+        if ("address", n) not in said:
+            said["address", n] = ngettext("%(num)d at this address", "%(num)d at this address", n)
+        return said["address", n]
+
+    found: dict[str, list[tuple[str, str]]] = {}
+    for permit in permits:
+        plates, places = earlier.get(permit.id, (0, 0))
+        links = []
+        if plates:
+            links.append(
+                (f"{everything}&q={quote_plus(permit.license_plate)}", plate_words(plates))
+            )
+        if places:
+            links.append(
+                (f"{everything}&address={quote_plus(permit.address)}", address_words(places))
+            )
+        found[permit.id] = links
+    return found
+
+
+def _zone_filter(view: QueueQuery) -> queries.Filters | None:
+    return queries.Filters(zone=view.zone) if view.zone else None
+
+
+def _moment(raw: str | None) -> datetime | None:
+    """A page's load time from the query string (ISO 8601 with offset), else None."""
+    if not raw or len(raw) > 40:
+        return None
+    try:
+        moment = localtime.parse_moment(raw)
+    except ValueError:
+        return None
+    return moment if len(raw) > 10 else None
+
+
+def _decision(
+    permit: Permit, status: PermitStatus, events: list[PermitEvent]
+) -> tuple[datetime, str] | None:
+    """When and by whom the permit got its present status (the latest change into it)."""
+    for event in reversed(events):
+        if event.to_status == status.value and event.from_status != event.to_status:
+            return event.created_at, words.actor_words(event.actor, event.to_status)
+    if status is PermitStatus.EXPIRED:  # due, not yet recorded by a sweep: time decided
+        moment = permit.valid_until if permit.valid_from is not None else permit.expires_at
+        if moment is not None:
+            return moment, words.actor_words(service.SYSTEM_ACTOR, status.value)
+    return None
+
+
+@bp.get("/permits/new")
+@login_required
+def new_applications() -> ResponseReturnValue:
+    """How many applications arrived since `since` (the queue's polling script): JSON."""
+    since = _moment(request.args.get("since"))
+    if since is None:
+        abort(400)
+    zone = request.args.get("zone", "").strip().upper()[:10]
+    count = queries.new_since(since, queries.Filters(zone=zone) if zone else None)
+    response = jsonify({"count": count, "message": new_words(count) if count else ""})
+    return helpers.no_store(response)
+
+
+def new_words(count: int) -> str:
+    """'3 new applications since the page was loaded.'"""
+    return ngettext(
+        "%(num)d new application since this page was loaded.",
+        "%(num)d new applications since this page was loaded.",
+        count,
+    )
+
+
+# --- bulk decisions -------------------------------------------------------------------------------
+
+# Outcome keys in the order the summary names them.
+OUTCOMES = [
+    "approved",
+    "waitlisted",
+    "refused",
+    "revoked",
+    "expired",
+    "already",
+    "meanwhile",
+    "missing",
+]
+
+
+@bp.post("/permits/bulk")
+@login_required
+def bulk_decide() -> ResponseReturnValue:
+    """Approve or refuse/revoke the selected rows, each its own compare-and-set through the
+    service; one summary message ('48 approved, 2 already expired')."""
+    if not current_user.is_admin:
+        abort(403, description=_("Your account can look at permits but not decide them."))
+    form = BulkDecisionForm()
+    back = helpers.safe_next(form.next.data, url_for("admin.queue"))
+    ids = list(dict.fromkeys(i for i in request.form.getlist("ids") if i))
+    if not form.validate():
+        for messages in form.errors.values():
+            for message in messages:
+                flash(str(message), "error")
+        return redirect(back, 303)
+    if not ids:
+        flash(_("Select at least one row, then choose what to do with them."), "error")
+        return redirect(back, 303)
+    if len(ids) > BULK_MAX:
+        flash(
+            _("Choose at most %(max)d rows at a time; nothing was changed.", max=BULK_MAX),
+            "error",
+        )
+        return redirect(back, 303)
+    reason = (form.reason.data or "").strip() or None
+    tally: Counter[str] = Counter()
+    for permit_id in ids:
+        tally[_decide_one(permit_id, form.action.data, reason)] += 1
+    done = tally["approved"] + tally["waitlisted"] + tally["refused"] + tally["revoked"]
+    flash(summary_words(tally), "success" if done else "error")
+    return redirect(back, 303)
+
+
+def _decide_one(permit_id: str, action: str, reason: str | None) -> str:
+    """Decide one row; the outcome's key (OUTCOMES)."""
+    try:
+        if action == "approve":
+            done = service.approve_permit(permit_id, actor=current_user.email)
+        else:
+            done = service.revoke_permit(permit_id, actor=current_user.email, reason=reason)
+    except PermitNotFound:
+        return "missing"
+    except InvalidTransition as exc:
+        return "expired" if exc.current is PermitStatus.EXPIRED else "already"
+    except ChangedMeanwhile:
+        return "meanwhile"
+    except DomainError:
+        return "meanwhile"
+    if not done.changed:
+        return "already"
+    if done.after is PermitStatus.WAITLISTED:
+        return "waitlisted"
+    if done.after is PermitStatus.APPROVED:
+        return "approved"
+    return "refused" if done.before is PermitStatus.PENDING else "revoked"
+
+
+def summary_words(tally: Counter[str]) -> str:
+    """'48 approved and 2 already expired', in the page's language with its plural forms."""
+    phrases = {
+        "approved": lambda n: ngettext("%(num)d approved", "%(num)d approved", n),
+        "waitlisted": lambda n: ngettext(
+            "%(num)d put on the waiting list (zone full)",
+            "%(num)d put on the waiting list (zone full)",
+            n,
+        ),
+        "refused": lambda n: ngettext("%(num)d refused", "%(num)d refused", n),
+        "revoked": lambda n: ngettext("%(num)d revoked", "%(num)d revoked", n),
+        "expired": lambda n: ngettext("%(num)d already expired", "%(num)d already expired", n),
+        "already": lambda n: ngettext("%(num)d already decided", "%(num)d already decided", n),
+        "meanwhile": lambda n: ngettext(
+            "%(num)d changed meanwhile, not touched", "%(num)d changed meanwhile, not touched", n
+        ),
+        "missing": lambda n: ngettext("%(num)d not found", "%(num)d not found", n),
+    }
+    parts = [phrases[key](tally[key]) for key in OUTCOMES if tally[key]]
+    # Each part is a whole phrase in the page's language; a comma joins them in English and
+    # German alike (CLDR's list patterns would add "and", which reads badly between counts).
+    return ", ".join(parts) + "."
