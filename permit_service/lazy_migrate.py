@@ -12,6 +12,8 @@ from typing import Any
 import click
 from flask import Flask
 
+from permit_service.cli_lazy import LazyCommand
+
 
 class LazyMigrate:
     """app.extensions["migrate"] until first used, then Flask-Migrate's own entry takes over."""
@@ -36,29 +38,17 @@ class LazyMigrate:
         return getattr(self.load(), name)
 
 
-class LazyDbCommand(click.Command):
-    """`flask db`, listed with its help; Flask-Migrate's group is imported when it runs."""
+def _db_group(migrate: LazyMigrate) -> click.Command:
+    """Flask-Migrate bound to the app, then its real `db` group."""
+    migrate.load()
+    from flask_migrate.cli import db as db_group
 
-    def __init__(self, migrate: LazyMigrate) -> None:
-        super().__init__("db", help="Perform database migrations (Flask-Migrate).")
-        self._migrate = migrate
-
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        """Hand the arguments to Flask-Migrate's real `db` group."""
-        self._migrate.load()
-        from flask_migrate.cli import db as db_group
-
-        return db_group.make_context(info_name, args, parent=parent, **extra)
+    return db_group
 
 
 def init_lazy_migrate(app: Flask, db: Any, directory: str) -> None:
     """Register `flask db` and app.extensions["migrate"] without importing Flask-Migrate."""
     migrate = LazyMigrate(app, db, directory)
     app.extensions["migrate"] = migrate
-    app.cli.add_command(LazyDbCommand(migrate), "db")
+    help_text = "Perform database migrations (Flask-Migrate)."
+    app.cli.add_command(LazyCommand("db", help_text, lambda: _db_group(migrate)), "db")

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
 
 import click
 from flask import Flask
 from werkzeug.routing import Map
+
+from permit_service.cli_lazy import LazyCommand
 
 
 class App(Flask):
@@ -56,28 +57,17 @@ class App(Flask):
                 self._pending_routes = None
 
 
-class LazyOpenApiCommand(click.Command):
-    """`flask openapi`, listed with its help; the routes and flask-smorest load when it runs."""
+def _openapi_group(app: App) -> click.Command:
+    """Register the routes (and with them the API), then flask-smorest's `openapi` group."""
+    app.url_map  # noqa: B018 - reading it registers the routes
+    from flask_smorest.spec import openapi_cli
 
-    def __init__(self, app: App) -> None:
-        super().__init__("openapi", help="OpenAPI commands.")
-        self._app = app
-
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        """Register the routes (and with them the API), then hand over to flask-smorest's group."""
-        self._app.url_map  # noqa: B018 - reading it registers the routes
-        from flask_smorest.spec import openapi_cli
-
-        return openapi_cli.make_context(info_name, args, parent=parent, **extra)
+    return openapi_cli
 
 
 def defer_routes_in_commands(app: App, register: Callable[[], None]) -> None:
     """Put off `register` until routes are used, keeping `flask openapi` in the command list."""
     app.defer_routes(register)
-    app.cli.add_command(LazyOpenApiCommand(app), "openapi")
+    app.cli.add_command(
+        LazyCommand("openapi", "OpenAPI commands.", lambda: _openapi_group(app)), "openapi"
+    )
