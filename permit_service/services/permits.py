@@ -231,8 +231,7 @@ def approve_permit(
             raise ValidationFailed(
                 {"valid_until": [Message(N_("The end of validity must be in the future."))]}
             )
-        monthly = db.session.scalar(sa.select(Zone.monthly_fee).where(Zone.code == row.zone))
-        fee = fee_for(monthly or 0, now, end, zone)
+        fee = _zone_fee(row.zone, now, end, zone)
         return Change({"valid_from": now, "valid_until": end, "fee": fee})
 
     return _transition(permit_id, Action.APPROVE, actor, None, validity)
@@ -268,8 +267,7 @@ def renew_permit(permit_id: str, actor: str) -> Outcome:
             raise RenewalNotOpen(renewal_opens(old, zone, window))
         new = renewed_until(old, zone, config["PERMIT_VALIDITY_DAYS"])
         reason = renewal_reason(local_today(new, zone))
-        monthly = db.session.scalar(sa.select(Zone.monthly_fee).where(Zone.code == row.zone))
-        fee = (row.fee or 0) + fee_for(monthly or 0, old, new, zone)
+        fee = (row.fee or 0) + _zone_fee(row.zone, old, new, zone)
         return Change({"valid_until": new, "fee": fee}, guard=[P.valid_until == old], reason=reason)
 
     return _transition(permit_id, Action.RENEW, actor, None, extension)
@@ -300,6 +298,12 @@ def expire_due_permits(now: datetime | None = None) -> int:
     # One line per sweep, even when nothing was due: operators see the sweep is alive.
     log.info("expired due permits", extra={"count": count})
     return count
+
+
+def _zone_fee(code: str, start: datetime, end: datetime, tz: Any) -> Any:
+    """The fee of the validity start..end in zone `code`: its monthly fee x started months."""
+    monthly = db.session.scalar(sa.select(Zone.monthly_fee).where(Zone.code == code))
+    return fee_for(monthly or 0, start, end, tz)
 
 
 def _has_open_permit(key: str) -> bool:

@@ -138,27 +138,21 @@ def status_of(permit: Permit, now: datetime | None = None) -> PermitStatus:
 
 
 def list_events(permit_id: str) -> list[PermitEvent]:
-    """The permit's recorded changes, oldest first."""
-    permit = get_permit(permit_id)
-    return list(
-        db.session.scalars(
-            sa.select(PermitEvent)
-            .where(PermitEvent.permit_id == permit.id)
-            # Insertion order is causal: each event is written under its permit's row lock.
-            .order_by(PermitEvent.id)
-        )
-    )
+    """The permit's recorded changes, oldest first (insertion order is causal: each event is
+    written under its permit's row lock)."""
+    return _rows_of_permit(PermitEvent, permit_id)
 
 
 def list_notifications(permit_id: str) -> list[Notification]:
     """The permit's notifications to its resident, oldest first; PermitNotFound if none such."""
+    return _rows_of_permit(Notification, permit_id)
+
+
+def _rows_of_permit(model: Any, permit_id: str) -> list[Any]:
+    """A table's rows of one permit in insertion (id) order; PermitNotFound if none such."""
     permit = get_permit(permit_id)
     return list(
-        db.session.scalars(
-            sa.select(Notification)
-            .where(Notification.permit_id == permit.id)
-            .order_by(Notification.id)
-        )
+        db.session.scalars(sa.select(model).where(model.permit_id == permit.id).order_by(model.id))
     )
 
 
