@@ -397,6 +397,13 @@ class Bench:
     def run(self, admin_url: str | None) -> dict[str, Any]:
         """Serve and load at every scale, then time the sweeps."""
         out: dict[str, Any] = {"backend": self.backend}
+        if self.opts.enforcement_count and not self.opts.sweep_only and not self.opts.queue_only:
+            import enforcement  # bench/enforcement.py (issue 17)
+
+            with fresh_database(self.backend, self.workdir, admin_url) as url:
+                out["enforcement"] = enforcement.measure(self.backend, url, self.opts, self.workdir)
+            if self.opts.enforcement_only:
+                return out
         if not self.opts.sweep_only and not self.opts.queue_only:
             with fresh_database(self.backend, self.workdir, admin_url) as url:
                 out.update(self.serve_and_load(url))
@@ -795,6 +802,10 @@ def markdown(report: dict[str, Any]) -> str:
         f"{o['duration']} s per run, median of {o['runs']} runs, load generator on the same "
         "machine over loopback.",
     ]
+    if o.get("enforcement_only"):
+        import enforcement
+
+        return "\n".join(lines + enforcement.markdown(report)) + "\n"
     if o.get("queue_only"):
         lines = [
             f"Measured {report['finished_at']} on {m['cpu_count']} CPU ({m['cpu_model']}), "
@@ -852,6 +863,9 @@ def markdown(report: dict[str, Any]) -> str:
             f"ceiling; target <= 1.5x: {verdict} |"
         )
     lines += queue_markdown(report)
+    import enforcement
+
+    lines += enforcement.markdown(report)
     lines += sweep_markdown(report)
     for b in report["backends"]:
         step = main_step(b, o["count"])
@@ -1005,6 +1019,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="permits for the queue page's CPU per request (bench/queue_page.py); 0: skip",
     )
     p.add_argument("--queue-only", action="store_true", help="only the queue page's figures")
+    p.add_argument(
+        "--enforcement-count",
+        type=int,
+        default=100_000,
+        help="permits for the enforcement scenarios (bench/enforcement.py); 0: skip",
+    )
+    p.add_argument("--enforcement-only", action="store_true", help="only the enforcement figures")
     p.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     p.add_argument("--runs", type=int, default=3, help="runs per scenario (median reported)")
     p.add_argument("--connections", type=int, default=16)
@@ -1108,7 +1129,7 @@ def write(report: dict[str, Any], label: str) -> None:
     stem = RESULTS / label
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     stem.with_suffix(".md").write_text(markdown(report))
-    if not report["options"].get("queue_only"):  # the chart has no queue panel
+    if not report["options"].get("queue_only") and not report["options"].get("enforcement_only"):
         chart(report, stem.with_suffix(".png"))
     print(markdown(report))
     log(f"wrote {stem}.json, .md{'' if report['options'].get('queue_only') else ', .png'}")

@@ -197,7 +197,12 @@ def _create(email: str, password: str, role: str) -> None:
 
 @users_cli.command("create")
 @click.argument("email")
-@click.option("--role", required=True, type=click.Choice(ROLES), help="admin or viewer.")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(ROLES),
+    help="admin, viewer or enforcer (plate checks only).",
+)
 @_password_option
 def create_user(email: str, role: str, password: str) -> None:
     """Create an account EMAIL with the given role."""
@@ -272,4 +277,4 @@ def list_users() -> None:
     width = max(len(u.email) for u in rows)
     for user in rows:
         state = "active" if user.active else "inactive"
-        click.echo(f"{user.email:<{width}}  {user.role:<6}  {state}")
+        click.echo(f"{user.email:<{width}}  {user.role:<8}  {state}")

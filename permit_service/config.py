@@ -297,6 +297,10 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "CURRENCY": _currency(env),
         "EXPIRY_SWEEP_SECONDS": sweep_seconds,
         "TOKEN_TTL_DAYS": _int(env, "TOKEN_TTL_DAYS", 30),
+        # Enforcement (SPEC.md section 11): a check still says permitted this many seconds after
+        # `valid_until`; its log is deleted by the sweep after ENFORCEMENT_LOG_HOURS.
+        "ENFORCEMENT_GRACE_SECONDS": _int(env, "ENFORCEMENT_GRACE_SECONDS", 0, minimum=0),
+        "ENFORCEMENT_LOG_HOURS": _int(env, "ENFORCEMENT_LOG_HOURS", 24),
         # Seconds a web request may wait on the database (db_bounds.py), then 503.
         "DATABASE_CONNECT_TIMEOUT": _int(env, "DATABASE_CONNECT_TIMEOUT", 3, minimum=2),
         "DATABASE_STATEMENT_TIMEOUT": _int(env, "DATABASE_STATEMENT_TIMEOUT", 5),

@@ -13,17 +13,20 @@ MIN_PASSWORD_LENGTH = 12
 
 
 class Role(StrEnum):
-    """What a staff account may do: admins decide permits, viewers only read.
-
-    SPEC.md v2 adds `enforcer` (plate checks only). It is left out until the enforcement
-    endpoints exist: today every staff page and endpoint would let any signed-in role read.
+    """What a staff account may do: admins decide permits, viewers only read, enforcers only
+    check plates (the /enforcement endpoints; every other staff endpoint and page is 403).
     """
 
     ADMIN = "admin"
     VIEWER = "viewer"
+    ENFORCER = "enforcer"
 
 
 ROLES: tuple[str, ...] = tuple(role.value for role in Role)
+# Who may read the back office (staff API reads, /admin pages): not enforcers.
+STAFF_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.VIEWER})
+# Who may call the enforcement endpoints (SPEC.md section 4: "enforcer, admin").
+ENFORCEMENT_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.ENFORCER})
 
 
 class UserError(DomainError):

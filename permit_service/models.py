@@ -172,6 +172,9 @@ class Permit(db.Model):
         sa.Index("ix_permits_zone_status_waitlisted_at", "zone", "status", "waitlisted_at", "id"),
         # Lookup by plate, newest first.
         sa.Index("ix_permits_plate_key_created_at", "plate_key", "created_at", "id"),
+        # A zone's approved permits in id order: the keyset pages of GET /enforcement/permits
+        # (migration 0013).
+        sa.Index("ix_permits_zone_approved_id", "zone", "id", **_partial("status = 'approved'")),
         # The queue's earlier permits of an address, any letter case (migration 0009).
         sa.Index("ix_permits_address_created_at", sa.func.lower(address), "created_at"),
         # At most one open permit per plate, enforced by the database (partial unique index).
@@ -289,7 +292,7 @@ class User(UserMixin, db.Model):
 
     __table_args__ = (
         sa.Index("uq_users_email_lower", sa.func.lower(email), unique=True),
-        sa.CheckConstraint("role IN ('admin', 'viewer')", name="role_valid"),
+        sa.CheckConstraint("role IN ('admin', 'viewer', 'enforcer')", name="role_valid"),
     )
 
     @property
@@ -299,6 +302,11 @@ class User(UserMixin, db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def is_enforcer(self) -> bool:
+        """Enforcement accounts check plates and see nothing else (no staff pages)."""
+        return self.role == "enforcer"
 
     def get_id(self) -> str:  # Flask-Login; the web adapter stores the StaffSession key instead
         return str(self.id)
@@ -334,3 +342,29 @@ class StaffSession(db.Model):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     user: Mapped[User] = db.relationship(lazy="joined")
+
+
+class EnforcementCheck(db.Model):
+    """One answered enforcement check (SPEC.md section 11), kept ENFORCEMENT_LOG_HOURS.
+
+    Written in batches by services.check_log (never in the request); deleted by the sweep.
+    `user_id` has no foreign key: a check must not wait on the users table, and accounts are
+    deactivated, never deleted. `plate_key` is the plate's letters and digits (domain.plate_key).
+    """
+
+    __tablename__ = "enforcement_checks"
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    user_id: Mapped[int] = mapped_column(sa.Integer)
+    plate_key: Mapped[str] = mapped_column(sa.String(10))
+    zone: Mapped[str] = mapped_column(sa.String(10))
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    permitted: Mapped[bool] = mapped_column(sa.Boolean)
+
+    __table_args__ = (
+        # The sweep deletes the oldest rows first, in bounded batches (an index range).
+        sa.Index("ix_enforcement_checks_checked_at_id", "checked_at", "id"),
+    )

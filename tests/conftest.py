@@ -128,6 +128,10 @@ def app_factory(tmp_path: Any, database_url: str) -> Iterator[Any]:
 
     yield make
     for app in apps:
+        # Enforcement checks' buffered log rows: written now, not into a later test's database.
+        check_log = app.extensions.get("enforcement_check_log")
+        if check_log is not None:
+            check_log.close()
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

@@ -13,10 +13,11 @@ from permit_service.domain_users import (
 )
 
 
-def test_roles_are_admin_and_viewer_until_enforcement_exists():
-    assert ROLES == ("admin", "viewer")
-    with pytest.raises(UserError, match="Role must be one of: admin, viewer."):
-        check_role("enforcer")
+def test_roles_are_admin_viewer_and_enforcer():
+    assert ROLES == ("admin", "viewer", "enforcer")
+    assert check_role("enforcer") == "enforcer"
+    with pytest.raises(UserError, match="Role must be one of: admin, viewer, enforcer."):
+        check_role("warden")
 
 
 def test_user_email_follows_the_domain_rule_and_is_lower_cased():

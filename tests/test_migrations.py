@@ -49,6 +49,7 @@ def test_partial_indexes_keep_their_where_on_each_database(app):
         ]
         ddl = {ix.name: str(CreateIndex(ix).compile(dialect=db.engine.dialect)) for ix in partial}
     assert {ix.name for ix in partial} == {
+        "ix_permits_zone_approved_id",
         "uq_permits_open_plate",
         "ix_permits_pending_expires_at",
         "ix_permits_approved_valid_until",

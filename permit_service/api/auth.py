@@ -21,7 +21,7 @@ blp = Blueprint("auth", __name__, url_prefix="/auth", description="API tokens")
 
 
 class TokenRequestSchema(Schema):
-    """Credentials of an admin or viewer account."""
+    """Credentials of a staff account (admin, viewer or enforcer)."""
 
     email = fields.String(
         required=True, validate=validate.Length(min=1, max=254), metadata={"format": "email"}
@@ -58,7 +58,7 @@ class Token(MethodView):
     @blp.alt_response(429, response="RATE_LIMITED")
     @blp.doc(operationId="createToken")
     def post(self, credentials: dict[str, Any]) -> Any:
-        """Get an API token for an admin or viewer account.
+        """Get an API token for a staff account (admin, viewer or enforcer).
 
         Send it on admin calls as `Authorization: Bearer <access_token>`. It stays valid until
         `expires_at` unless revoked (`flask users revoke-tokens EMAIL`). Attempts are rate

@@ -73,7 +73,19 @@ ERROR_RESPONSES: dict[str, tuple[int, str, dict[str, Any]]] = {
         "<token>` (from `POST /auth/token`).",
         WWW_AUTHENTICATE_HEADER,
     ),
-    "ADMIN_REQUIRED": (403, "The token's account may not do this (viewers only read).", {}),
+    "ADMIN_REQUIRED": (
+        403,
+        "The token's account may not do this (viewers only read; enforcers only call the "
+        "/enforcement endpoints).",
+        {},
+    ),
+    "ENFORCER_REQUIRED": (403, "The token's account is not an enforcer's or an admin's.", {}),
+    "ENFORCER_TOKEN": (
+        403,
+        "An enforcer's token was sent: enforcement accounts read nothing but the /enforcement "
+        "endpoints. (No token is needed here.)",
+        {},
+    ),
     "PERMIT_NOT_FOUND": (404, "No permit with that id (or the id is not one).", {}),
     "BODY_TOO_LARGE": (413, "The body is larger than the service accepts (16 KiB).", {}),
     "NOT_JSON": (415, "A body was sent without `Content-Type: application/json`.", {}),

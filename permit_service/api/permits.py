@@ -25,6 +25,7 @@ from permit_service.api.security import (
     admin_required,
     current_actor,
     current_actor_or,
+    refuse_enforcer_token,
 )
 from permit_service.domain import (
     DomainError,
@@ -71,6 +72,7 @@ APPLICATION_EXAMPLE = {
 
 @blp.route("")
 class Permits(MethodView):
+    @refuse_enforcer_token()
     @limiter.limit(apply_limit)  # per client address (RATELIMIT_APPLY); 429 with Retry-After
     @blp.arguments(PermitApplicationSchema, example=APPLICATION_EXAMPLE)
     @blp.response(
@@ -155,6 +157,7 @@ class PermitCount(MethodView):
 
 @blp.route("/<permit_id>", parameters=permit_id_parameter())
 class Permit(MethodView):
+    @refuse_enforcer_token()
     @blp.response(200, PermitSchema)
     @blp.alt_response(404, response="PERMIT_NOT_FOUND")
     @blp.doc(operationId="getPermit")
@@ -220,6 +223,7 @@ class PermitRevocation(MethodView):
 
 @blp.route("/<permit_id>/cancel", parameters=permit_id_parameter())
 class PermitCancellation(MethodView):
+    @refuse_enforcer_token()
     @blp.response(200, PermitSchema)
     @blp.alt_response(404, response="PERMIT_NOT_FOUND")
     @blp.alt_response(409, schema=ErrorSchema, description="The permit is expired.")

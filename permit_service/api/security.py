@@ -42,7 +42,13 @@ def _bearer_token() -> str | None:
     return token.strip()
 
 
-def authenticate_request(write: bool) -> None:
+# Who may call what (SPEC.md section 4, Roles): staff reads, admin writes, enforcement.
+STAFF = frozenset({"admin", "viewer"})
+ENFORCEMENT = frozenset({"admin", "enforcer"})
+ENFORCER_ONLY = "Enforcement accounts may call the /enforcement endpoints only."
+
+
+def authenticate_request(write: bool, roles: frozenset[str] = STAFF) -> None:
     """Check the request's bearer token and role; abort 401/403, or remember the user in `g`."""
     token = _bearer_token()
     if token is None:
@@ -50,6 +56,13 @@ def authenticate_request(write: bool) -> None:
     user = verify_token(token) if _TOKEN_SHAPE.fullmatch(token) else None
     if user is None:
         _unauthorized("The token is invalid, expired or revoked.", invalid=True)
+    if user.role not in roles:
+        abort(
+            403,
+            message=ENFORCER_ONLY
+            if user.is_enforcer
+            else "This endpoint needs an enforcer or admin account.",
+        )
     if write and not user.is_admin:
         abort(403, message="This action needs the admin role; viewers may only read.")
     # Keep plain values: the view's service call commits, which expires the ORM object.
@@ -71,9 +84,58 @@ def admin_required(write: bool = False) -> Callable[[F], F]:
         apidoc = deepcopy(getattr(view, "_apidoc", {}))
         responses = apidoc.setdefault("response", {}).setdefault("responses", {})
         responses.setdefault(401, []).append("BEARER_REQUIRED")
-        if write:
-            responses.setdefault(403, []).append("ADMIN_REQUIRED")
+        responses.setdefault(403, []).append("ADMIN_REQUIRED")  # viewers' writes; enforcers
         apidoc.setdefault("manual_doc", {}).setdefault("security", BEARER_SECURITY)
+        wrapper._apidoc = apidoc  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def enforcer_required() -> Callable[[F], F]:
+    """Require an enforcer's or an admin's token (the enforcement endpoints)."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            authenticate_request(False, ENFORCEMENT)
+            return view(*args, **kwargs)
+
+        apidoc = deepcopy(getattr(view, "_apidoc", {}))
+        responses = apidoc.setdefault("response", {}).setdefault("responses", {})
+        responses.setdefault(401, []).append("BEARER_REQUIRED")
+        responses.setdefault(403, []).append("ENFORCER_REQUIRED")
+        apidoc.setdefault("manual_doc", {}).setdefault("security", BEARER_SECURITY)
+        wrapper._apidoc = apidoc  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def refuse_enforcer_token() -> Callable[[F], F]:
+    """Open to anyone (no token needed), but not with an enforcer's token: 403, no answer.
+
+    An enforcement account reads nothing but the enforcement endpoints, so a request that
+    presents one to an endpoint answering with a resident's data is refused rather than served.
+    Any other header (none, an admin's or viewer's token, a bad token) is served as before.
+    """
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            header = request.headers.get("Authorization")
+            if header is not None:
+                scheme, _, token = header.strip().partition(" ")
+                token = token.strip()
+                if scheme.lower() == "bearer" and _TOKEN_SHAPE.fullmatch(token):
+                    user = verify_token(token)
+                    if user is not None and user.is_enforcer:
+                        abort(403, message=ENFORCER_ONLY)
+            return view(*args, **kwargs)
+
+        apidoc = deepcopy(getattr(view, "_apidoc", {}))
+        responses = apidoc.setdefault("response", {}).setdefault("responses", {})
+        responses.setdefault(403, []).append("ENFORCER_TOKEN")
         wrapper._apidoc = apidoc  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 

@@ -58,7 +58,7 @@ from permit_service.services.lifecycle import (
     record_event,
 )
 from permit_service.services.queries import find_by_plate, resolve_permit_id
-from permit_service.services.sweep import sweep_due
+from permit_service.services.sweep import delete_old_checks, sweep_due
 from permit_service.validity import (
     BadValidUntil,
     default_valid_until,
@@ -295,8 +295,10 @@ def expire_due_permits(now: datetime | None = None) -> int:
     if waiting:
         notifications.request_delivery()
         db.session.commit()
+    # The enforcement check log past ENFORCEMENT_LOG_HOURS (SPEC.md section 11).
+    checks = delete_old_checks(now, current_app.config["ENFORCEMENT_LOG_HOURS"])
     # One line per sweep, even when nothing was due: operators see the sweep is alive.
-    log.info("expired due permits", extra={"count": count})
+    log.info("expired due permits", extra={"count": count, "checks_deleted": checks})
     return count
 
 

@@ -18,7 +18,7 @@ take about BATCH_SECONDS, so a write waits at most about one batch behind a swee
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -76,6 +76,48 @@ def sweep_due(now: datetime) -> int:
     if sqlite:
         _checkpoint()  # the last batch's pages too
     return total
+
+
+# The enforcement check log: rows deleted per statement once older than ENFORCEMENT_LOG_HOURS.
+CHECK_LOG_BATCH = 5000
+
+
+def delete_old_checks(now: datetime, hours: int) -> int:
+    """Delete enforcement check rows logged more than `hours` before `now`; return how many.
+
+    Oldest first, CHECK_LOG_BATCH rows per statement (an index range of
+    ix_enforcement_checks_checked_at_id), each committed; on SQLite with the gap between
+    batches that lets waiting writers in. Nothing to delete: one indexed read.
+    """
+    from permit_service.models import EnforcementCheck
+
+    table = EnforcementCheck.__table__
+    cutoff = now - timedelta(hours=hours)
+    sqlite = db.session.get_bind().dialect.name == "sqlite"
+    oldest = (
+        sa.select(table.c.id)
+        .where(table.c.checked_at < cutoff)
+        .order_by(table.c.checked_at, table.c.id)
+        .limit(CHECK_LOG_BATCH)
+    )
+    if not db.session.scalar(sa.select(sa.exists(oldest))):
+        db.session.rollback()  # nothing old: one indexed read, no write, no lock
+        return 0
+    db.session.rollback()
+    total = 0
+    while True:
+        started = time.perf_counter()
+        if sqlite:
+            _take_write_lock()
+        deleted = db.session.execute(
+            sa.delete(table).where(table.c.id.in_(oldest.scalar_subquery()))
+        ).rowcount
+        db.session.commit()
+        total += deleted
+        if deleted < CHECK_LOG_BATCH:
+            return total
+        if sqlite:
+            _let_writers_in(started)
 
 
 def _take_write_lock() -> None:

@@ -50,6 +50,14 @@ log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 bp.after_request(helpers.no_store)
 
+
+@bp.before_request
+def _no_pages_for_enforcers() -> None:
+    """Enforcement accounts check plates through the API and see no staff page (403)."""
+    if current_user.is_authenticated and current_user.is_enforcer:
+        abort(403)
+
+
 PAGE_SIZE = 20
 MAX_PAGE = 1_000_000  # page numbers shown stay readable whatever the query string says
 SEARCH_MAX = 100
@@ -67,6 +75,10 @@ def login() -> ResponseReturnValue:
     failed = False
     if form.validate_on_submit():
         user = authenticate(form.email.data, form.password.data)
+        if user is not None and user.is_enforcer:
+            # The right password, but an account without pages: no session is started.
+            log.info("web login refused: enforcement account", extra={"user_id": user.id})
+            return render_template("web/login.html", form=form, enforcer=True), 403
         if user is not None:
             # A fresh session at sign-in: nothing planted before login survives it.
             session.clear()

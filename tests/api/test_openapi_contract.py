@@ -25,28 +25,31 @@ RATE_LIMIT = {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
 
 # SPEC.md section 4, as far as version 1 implements it: each operation and what it may answer.
 CONTRACT = {
-    ("post", "/permits"): {"201", "400", "409", "413", "415", "422", "429"},
-    ("get", "/permits"): {"200", "401", "422"},
-    ("get", "/permits/{permit_id}"): {"200", "404"},
+    # 403 on the public permit endpoints: an enforcer's token was sent (issue 17).
+    ("post", "/permits"): {"201", "400", "403", "409", "413", "415", "422", "429"},
+    ("get", "/permits"): {"200", "401", "403", "422"},
+    ("get", "/permits/{permit_id}"): {"200", "403", "404"},
     ("post", "/permits/{permit_id}/approve"): {
         *("200", "400", "401", "403", "404", "409", "413", "415", "422"),
     },
     ("post", "/permits/{permit_id}/revoke"): {
         *("200", "400", "401", "403", "404", "409", "413", "415", "422"),
     },
-    ("get", "/permits/count"): {"200", "401", "422"},
-    ("post", "/permits/{permit_id}/cancel"): {"200", "404", "409"},
+    ("get", "/permits/count"): {"200", "401", "403", "422"},
+    ("post", "/permits/{permit_id}/cancel"): {"200", "403", "404", "409"},
     # 401/403 only when a token is sent: without one the resident renews.
     ("post", "/permits/{permit_id}/renew"): {"200", "401", "403", "404", "409"},
-    ("get", "/permits/{permit_id}/events"): {"200", "401", "404"},
-    ("get", "/permits/{permit_id}/notifications"): {"200", "401", "404"},
+    ("get", "/permits/{permit_id}/events"): {"200", "401", "403", "404"},
+    ("get", "/permits/{permit_id}/notifications"): {"200", "401", "403", "404"},
     ("post", "/auth/token"): {"200", "400", "401", "413", "415", "422", "429"},
     ("get", "/healthz"): {"200"},
     ("get", "/readyz"): {"200"},
     ("get", "/zones"): {"200"},
     ("post", "/zones"): {"201", "400", "401", "403", "409", "413", "415", "422"},
     ("patch", "/zones/{code}"): {"200", "400", "401", "403", "404", "413", "415", "422"},
-    ("get", "/zones/{code}/waitlist"): {"200", "401", "404"},
+    ("get", "/zones/{code}/waitlist"): {"200", "401", "403", "404"},
+    ("get", "/enforcement/check"): {"200", "401", "403", "422"},
+    ("get", "/enforcement/permits"): {"200", "401", "403", "422"},
 }
 
 

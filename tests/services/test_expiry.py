@@ -179,8 +179,9 @@ def test_sweep_in_many_small_batches_moves_each_due_permit_once(
         assert counts == {"pending": 1, "expired": 15}
 
 
-def test_sweep_with_nothing_due_is_two_queries_and_no_write(app: Flask) -> None:
-    """One read for the time events, one for the outbox (reminders due, messages waiting)."""
+def test_sweep_with_nothing_due_is_three_queries_and_no_write(app: Flask) -> None:
+    """One read for the time events, one for the outbox (reminders due, messages waiting), one
+    for enforcement check rows past ENFORCEMENT_LOG_HOURS (issue 17)."""
     with app.app_context():
         _apply(app, "NOT-DUE-1", ttl=3600)
         db.session.remove()
@@ -194,6 +195,7 @@ def test_sweep_with_nothing_due_is_two_queries_and_no_write(app: Flask) -> None:
             assert service.expire_due_permits() == 0
         finally:
             sa.event.remove(db.engine, "before_cursor_execute", record)
-    assert len(statements) == 2, statements
+    assert len(statements) == 3, statements
     assert all(s.lstrip().upper().startswith("SELECT") for s in statements), statements
     assert "notifications" in statements[1]
+    assert "enforcement_checks" in statements[2]

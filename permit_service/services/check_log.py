@@ -1,0 +1,129 @@
+"""The enforcement check log: rows buffered in the process, written in batches by a thread.
+
+A check never waits for its log row. `record` appends it to a bounded in-process buffer (a
+list under a lock held for the append alone); a daemon thread writes the buffer with one
+multi-row INSERT (in chunks of ROWS_PER_STATEMENT) when it holds FLUSH_ROWS rows, or at the
+latest FLUSH_SECONDS after the last write, and once more when the process exits normally
+(gunicorn's graceful stop, SIGTERM, `flask` commands).
+
+What a crash can lose: the rows still in the buffer when a process dies without running its exit
+handlers (SIGKILL, an OOM kill, a power cut): at most the checks of the last FLUSH_SECONDS (1 s)
+in that process, or FLUSH_ROWS of them, whichever is fewer. A database that refuses a batch
+(down, too slow, out of space) loses that batch: it is dropped with a warning and counted in
+`dropped`, never retried, so the buffer stays bounded; while it cannot be written, checks go on
+being answered. A buffer that reaches MAX_ROWS (the writer falls behind) drops new rows the same
+way. The log is an audit trail of what was asked, not the answer's source: losing rows never
+changes an answer.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+
+from permit_service.models import EnforcementCheck
+
+log = logging.getLogger(__name__)
+
+FLUSH_ROWS = 1000
+FLUSH_SECONDS = 1.0
+MAX_ROWS = 50_000
+# Rows per INSERT: 6 parameters each stays under SQLite's and PostgreSQL's parameter limits.
+ROWS_PER_STATEMENT = 1000
+_EXTENSION = "enforcement_check_log"
+_TABLE = EnforcementCheck.__table__
+
+
+class CheckLog:
+    """One process's buffer of check rows and the thread that writes them (started lazily)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self._rows: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._pid: int | None = None
+        self._closed = False
+        self.written = 0
+        self.dropped = 0
+
+    def record(self, row: dict[str, Any]) -> None:
+        """Queue one row for the writer (never blocks on the database)."""
+        if self._pid != os.getpid():
+            self._start()
+        with self._lock:
+            if len(self._rows) >= MAX_ROWS:
+                self.dropped += 1
+                return
+            self._rows.append(row)
+            full = len(self._rows) >= FLUSH_ROWS
+        if full:
+            self._wake.set()
+
+    def pending(self) -> int:
+        """Rows waiting to be written."""
+        return len(self._rows)
+
+    def flush(self) -> int:
+        """Write every buffered row now (one transaction); return how many were written."""
+        with self._lock:
+            rows, self._rows = self._rows, []
+        if not rows:
+            return 0
+        try:
+            with self._engine.begin() as conn:
+                for start in range(0, len(rows), ROWS_PER_STATEMENT):
+                    conn.execute(sa.insert(_TABLE).values(rows[start : start + ROWS_PER_STATEMENT]))
+        except Exception:  # noqa: BLE001 - any failure: the rows are dropped, checks go on
+            self.dropped += len(rows)
+            log.warning(
+                "enforcement check log rows dropped: the database did not take them",
+                extra={"count": len(rows)},
+                exc_info=True,
+            )
+            return 0
+        self.written += len(rows)
+        return len(rows)
+
+    def close(self) -> None:
+        """Write what is buffered and stop the thread (at exit; tests)."""
+        self._closed = True
+        self._wake.set()
+        self.flush()
+
+    def _start(self) -> None:
+        """First row in this process (or after a fork): a fresh buffer and a writer thread."""
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            # After a fork the parent's rows are the parent's to write.
+            self._rows = []
+            self._pid = os.getpid()
+            self._closed = False
+            self._wake = threading.Event()
+        threading.Thread(target=self._run, name="enforcement-check-log", daemon=True).start()
+        atexit.register(self.close)
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait(FLUSH_SECONDS)
+            self._wake.clear()
+            self.flush()
+
+
+def for_app(app: Flask) -> CheckLog:
+    """The app's check log (made on first use, bound to the app's engine)."""
+    found = app.extensions.get(_EXTENSION)
+    if found is None:
+        from permit_service.extensions import db
+
+        with app.app_context():
+            engine = db.engine
+        found = app.extensions.setdefault(_EXTENSION, CheckLog(engine))
+    return found  # type: ignore[no-any-return]

@@ -1,0 +1,115 @@
+"""The enforcement check log writer (services.check_log): batched, bounded, fails no check."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from permit_service.extensions import db
+from permit_service.models import EnforcementCheck, utcnow
+from permit_service.services import check_log
+from tests.conftest import auth_headers
+from tests.support import closed_port
+
+
+def _row(n: int = 0) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "user_id": 1,
+        "plate_key": f"W{n}",
+        "zone": "CITY",
+        "checked_at": now,
+        "at": now,
+        "permitted": False,
+    }
+
+
+def _count(app: Any) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(sa.func.count()).select_from(EnforcementCheck))
+
+
+def test_the_writer_thread_writes_a_full_batch_by_itself(app, monkeypatch):
+    monkeypatch.setattr(check_log, "FLUSH_ROWS", 5)
+    log = check_log.for_app(app)
+    for n in range(5):
+        log.record(_row(n))
+    deadline = time.monotonic() + 10
+    while _count(app) < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _count(app) == 5
+    assert log.written == 5 and log.pending() == 0
+
+
+def test_rows_are_written_in_one_transaction_of_multi_row_inserts(app, monkeypatch):
+    monkeypatch.setattr(check_log, "ROWS_PER_STATEMENT", 4)
+    statements: list[str] = []
+    log = check_log.for_app(app)
+    with app.app_context():
+        engine = db.engine
+
+    def remember(conn, cursor, statement, *args):  # noqa: ANN001
+        if statement.lstrip().upper().startswith("INSERT INTO ENFORCEMENT_CHECKS"):
+            statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", remember)
+    try:
+        for n in range(10):
+            log.record(_row(n))
+        assert log.flush() == 10
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", remember)
+    assert len(statements) == 3  # 4 + 4 + 2 rows
+    assert _count(app) == 10
+
+
+def test_a_database_that_refuses_the_log_drops_rows_and_fails_no_check(app, client, caplog):
+    """The log's database unreachable (a closed port): checks answer, rows are dropped, counted."""
+    headers = auth_headers(app, "enforcer")
+    with closed_port() as port:
+        dead = sa.create_engine(
+            f"postgresql+psycopg://postgres@127.0.0.1:{port}/none",
+            connect_args={"connect_timeout": 2},
+        )
+        broken = check_log.CheckLog(dead)
+        app.extensions["enforcement_check_log"] = broken
+        started = time.monotonic()
+        for _ in range(3):
+            response = client.get(
+                "/enforcement/check?license_plate=AB-1&zone=CITY", headers=headers
+            )
+            assert response.status_code == 200
+        assert time.monotonic() - started < 2  # no check waited for the log
+        assert broken.flush() == 0
+        dead.dispose()
+    assert broken.dropped == 3 and broken.pending() == 0
+    assert "enforcement check log rows dropped" in caplog.text
+    assert "AB1" not in caplog.text and "AB-1" not in caplog.text  # no plate in the log line
+
+
+def test_a_full_buffer_drops_new_rows_instead_of_growing(app, monkeypatch):
+    monkeypatch.setattr(check_log, "MAX_ROWS", 3)
+    monkeypatch.setattr(check_log, "FLUSH_SECONDS", 3600)  # the thread waits: the buffer fills
+    log = check_log.CheckLog(_engine(app))
+    for n in range(5):
+        log.record(_row(n))
+    assert log.pending() == 3 and log.dropped == 2
+    assert log.flush() == 3
+    log.close()
+
+
+def _engine(app: Any) -> sa.Engine:
+    with app.app_context():
+        return db.engine
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_close_writes_what_is_buffered(app, monkeypatch):
+    monkeypatch.setattr(check_log, "FLUSH_SECONDS", 3600)
+    log = check_log.CheckLog(_engine(app))
+    log.record(_row())
+    log.close()  # what the exit handler does
+    assert _count(app) == 1
