@@ -1,7 +1,7 @@
 """CSV exports, stored in the database: exports and their chunks
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-03
 
 An export's CSV is kept in `export_chunks` (one row per piece, in order of `seq`) so any web
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -53,8 +53,16 @@ from permit_service.domain import (
 from permit_service.extensions import db
 from permit_service.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from permit_service.localtime import city_zone, long_time
-from permit_service.models import Export, ExportChunk, Permit, PermitEvent, User, utcnow
-from permit_service.services import queries
+from permit_service.models import (
+    Export,
+    ExportChunk,
+    Notification,
+    Permit,
+    PermitEvent,
+    User,
+    utcnow,
+)
+from permit_service.services import mail, notifications, queries
 from permit_service.services.lifecycle import parse_id
 from permit_service.services.zones import clean_code
 
@@ -302,8 +310,15 @@ def _finish(export_id: str, attempt: int, status: str, **values: Any) -> bool:
 
 
 def _tell_requester(export_id: str) -> None:
-    """Queue the requester's e-mail "your export is ready" in the finishing transaction."""
-    # Wired to the staff outbox (notifications.queue_staff) once main has it.
+    """Queue the requester's e-mail "your export is ready" in the finishing transaction
+    (sent after the commit by the outbox's delivery, with its retries)."""
+    row = db.session.execute(
+        sa.select(User.email, X.language)
+        .join(User, User.id == X.requested_by)
+        .where(X.id == export_id)
+    ).first()
+    if row is not None:
+        notifications.queue_staff("export_ready", row.email, export_id, language=row.language)
 
 
 def neutralise(value: str) -> str:
@@ -482,14 +497,12 @@ def _parse_id(export_id: str) -> str:
 READY_SUBJECT = N_("Your CSV export is ready (%(rows)d permits)")
 
 
-def compose_ready(note: Any) -> Any:
+def compose_ready(note: Notification) -> mail.StaffMail:
     """The staff e-mail "your export is ready" (services.mail.STAFF_COMPOSERS["export_ready"])."""
-    from permit_service.services import mail
-
     export = db.session.get(Export, note.subject_ref)
     language = note.language if note.language in LANGUAGES else DEFAULT_LANGUAGE
     base = current_app.config["PUBLIC_BASE_URL"]
-    with force_locale(language):
+    with force_locale(language):  # services.mail sets it too; this keeps the function whole
         if export is None:  # deleted (retention) before the message went out
             return mail.StaffMail(
                 subject=gettext("Your CSV export was deleted"),
@@ -513,8 +526,3 @@ def compose_ready(note: Any) -> Any:
             ],
             link=f"{base}/admin/exports/{export.id}",
         )
-
-
-def requester_email(export: Export) -> str | None:
-    """The requester's e-mail address (None once the account is gone)."""
-    return db.session.scalar(sa.select(User.email).where(User.id == export.requested_by))

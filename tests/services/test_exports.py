@@ -308,3 +308,33 @@ def test_an_export_that_keeps_losing_its_worker_fails(app):
             exports.tidy_exports()
         stored = db.session.get(Export, export.id, populate_existing=True)
         assert stored.status == "failed" and stored.error == "WorkerLost"
+
+
+@pytest.mark.parametrize(
+    ("language", "words"), [("en", "Your CSV export is ready"), ("de", "Ihr CSV-Export ist fertig")]
+)
+def test_the_requester_gets_an_email_with_the_link(app_factory, language, words):
+    from permit_service.models import Notification
+    from permit_service.services import delivery
+    from tests.smtp import smtp_server, text_of
+
+    with smtp_server() as smtp:
+        app = app_factory(**smtp.config(), PUBLIC_BASE_URL="https://permits.city.example")
+        with app.app_context():
+            factories.make_permit()
+            factories.make_permit(plate="EM-2")
+            user = create_user("clerk@city.example", STRONG_PASSWORD, "viewer")
+            export = exports.request_export(exports.Requester(user.id, False), language=language)
+            assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification)) == 0
+            exports.run_export(export.id)
+            (note,) = db.session.scalars(sa.select(Notification)).all()
+            assert (note.kind, note.recipient, note.subject_ref) == (
+                "export_ready",
+                "clerk@city.example",
+                export.id,
+            )
+            assert delivery.deliver_due() == 1
+            (message,) = smtp.wait_for(1, 5)
+            assert message["To"] == "clerk@city.example"
+            assert words in message["Subject"] and "(2 " in message["Subject"]
+            assert f"https://permits.city.example/admin/exports/{export.id}" in text_of(message)
