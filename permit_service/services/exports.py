@@ -185,6 +185,11 @@ def iter_csv(export_id: str) -> Iterator[bytes]:
         yield bytes(row.data)
 
 
+def retention_days() -> int:
+    """How many days an export is kept (EXPORT_RETENTION_DAYS)."""
+    return int(current_app.config["EXPORT_RETENTION_DAYS"])
+
+
 def filename(export: Export) -> str:
     """The download's file name: permits-<local date and time>-<status>.csv."""
     stamp = export.created_at.astimezone(city_zone()).strftime("%Y%m%d-%H%M")
@@ -420,7 +425,7 @@ def tidy_exports(now: datetime | None = None) -> tuple[int, int]:
     """Delete exports past EXPORT_RETENTION_DAYS (at most TIDY_LIMIT) and pick up lost runs;
     (deleted, picked up). One indexed read each when there is nothing to do."""
     now = now or utcnow()
-    cutoff = now - timedelta(days=current_app.config["EXPORT_RETENTION_DAYS"])
+    cutoff = now - timedelta(days=retention_days())
     old = list(
         db.session.scalars(
             sa.select(X.id).where(X.created_at < cutoff).order_by(X.created_at).limit(TIDY_LIMIT)
@@ -509,7 +514,7 @@ def compose_ready(note: Notification) -> mail.StaffMail:
                 paragraphs=[gettext("The export was deleted before it could be downloaded.")],
                 link=None,
             )
-        days = current_app.config["EXPORT_RETENTION_DAYS"]
+        days = retention_days()
         return mail.StaffMail(
             subject=gettext(READY_SUBJECT, rows=export.row_count),
             paragraphs=[
