@@ -40,10 +40,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import force_locale, gettext
+from flask_babel import force_locale, gettext, ngettext
 
 from permit_service.domain import (
-    N_,
     DomainError,
     PermitStatus,
     ValidationFailed,
@@ -499,8 +498,6 @@ def _parse_id(export_id: str) -> str:
 
 # --- the requester's e-mail ----------------------------------------------------------------------
 
-READY_SUBJECT = N_("Your CSV export is ready (%(rows)d permits)")
-
 
 def compose_ready(note: Notification) -> mail.StaffMail:
     """The staff e-mail "your export is ready" (services.mail.STAFF_COMPOSERS["export_ready"])."""
@@ -516,12 +513,17 @@ def compose_ready(note: Notification) -> mail.StaffMail:
             )
         days = retention_days()
         return mail.StaffMail(
-            subject=gettext(READY_SUBJECT, rows=export.row_count),
+            subject=ngettext(
+                "Your CSV export is ready (%(num)d permit)",
+                "Your CSV export is ready (%(num)d permits)",
+                export.row_count,
+            ),
             paragraphs=[
-                gettext(
-                    "The export you asked for on %(when)s is ready: %(rows)d permits.",
+                ngettext(
+                    "The export you asked for on %(when)s is ready: %(num)d permit.",
+                    "The export you asked for on %(when)s is ready: %(num)d permits.",
+                    export.row_count,
                     when=long_time(export.created_at, language=language, zone=city_zone()),
-                    rows=export.row_count,
                 ),
                 gettext(
                     "It holds residents' personal data: keep the file safe. It is deleted "
