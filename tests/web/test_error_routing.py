@@ -42,6 +42,7 @@ def test_unknown_url_elsewhere_follows_accept(client):
 def test_api_paths_come_from_the_registered_api_blueprints(app):
     assert api_prefixes(app) == (
         "/auth",
+        "/exports",
         "/healthz",
         "/openapi.json",
         "/permits",
