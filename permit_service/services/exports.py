@@ -431,8 +431,12 @@ def tidy_exports(now: datetime | None = None) -> tuple[int, int]:
         )
     )
     deleted = _delete(old)
-    picked = _pick_up_lost(now)
-    db.session.commit()
+    lost = _pick_up_lost(now)
+    picked = lost or []
+    if deleted or lost is not None:
+        db.session.commit()
+    else:
+        db.session.rollback()  # nothing written: end the read
     _publish(picked)
     if deleted or picked:
         log.info("exports tidied", extra={"deleted": deleted, "picked_up": len(picked)})
@@ -453,9 +457,18 @@ def _delete(ids: list[str]) -> int:
     return int(db.session.execute(sa.delete(Export.__table__).where(X.id.in_(ids))).rowcount or 0)
 
 
-def _pick_up_lost(now: datetime) -> list[str]:
+def _pick_up_lost(now: datetime) -> list[str] | None:
     """Lost runs: running without a heartbeat for LEASE_SECONDS -> queued again (or failed
-    after MAX_ATTEMPTS); queued and not started for RESEND_SECONDS -> published again."""
+    after MAX_ATTEMPTS); queued and not started for RESEND_SECONDS -> published again. The
+    ids to publish; None when nothing was stale (nothing written)."""
+    quiet_since = now - timedelta(seconds=min(RESEND_SECONDS, LEASE_SECONDS))
+    stale = db.session.scalar(
+        sa.select(X.id)
+        .where(X.status.in_(("queued", "running")), X.heartbeat_at < quiet_since)
+        .limit(1)
+    )
+    if stale is None:  # the usual case: one read of the partial index, no write (SQLite's lock)
+        return None
     silent = sa.and_(X.status == "running", X.heartbeat_at < now - timedelta(seconds=LEASE_SECONDS))
     db.session.execute(
         sa.update(Export.__table__)
