@@ -397,13 +397,18 @@ class Bench:
     def run(self, admin_url: str | None) -> dict[str, Any]:
         """Serve and load at every scale, then time the sweeps."""
         out: dict[str, Any] = {"backend": self.backend}
-        if self.opts.enforcement_count and not self.opts.sweep_only and not self.opts.queue_only:
+        only = self.opts.sweep_only or self.opts.queue_only
+        if self.opts.enforcement_count and not only and not self.opts.export_only:
             import enforcement  # bench/enforcement.py (issue 17)
 
             with fresh_database(self.backend, self.workdir, admin_url) as url:
                 out["enforcement"] = enforcement.measure(self.backend, url, self.opts, self.workdir)
             if self.opts.enforcement_only:
                 return out
+        if self.opts.export_sizes and not only:
+            out["export"] = self.export(admin_url)
+        if self.opts.export_only:
+            return out
         if not self.opts.sweep_only and not self.opts.queue_only:
             with fresh_database(self.backend, self.workdir, admin_url) as url:
                 out.update(self.serve_and_load(url))
@@ -412,6 +417,21 @@ class Bench:
         if not self.opts.queue_only:
             out["sweep"] = [self.sweeps(n, admin_url) for n in self.opts.sweep_sizes]
         return out
+
+    def export(self, admin_url: str | None) -> dict[str, Any]:
+        """A CSV export of every permit at each --export-sizes: time and the peak memory of the
+        process that runs it (bench/export.py), on one fresh database seeded step by step."""
+        sizes = ",".join(str(n) for n in self.opts.export_sizes)
+        log(f"{self.backend}: CSV exports of {sizes} permits")
+        with fresh_database(self.backend, self.workdir, admin_url) as url:
+            command = [sys.executable, str(BENCH / "export.py"), url, "--sizes", sizes]
+            out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            raise RuntimeError(f"export bench failed: {out.stdout}\n{out.stderr}")
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        result["loadavg"] = Path("/proc/loadavg").read_text().split()[0]
+        log(f"{self.backend}: exports {result['sizes']}")
+        return result
 
     def queue_page(self, count: int, admin_url: str | None) -> dict[str, Any]:
         """CPU per request of the review queue and the API's 50-permit page (bench/queue_page.py)
@@ -684,6 +704,26 @@ QUEUE_SCENARIOS = {
 }
 
 
+def export_markdown(report: dict[str, Any]) -> list[str]:
+    """The CSV export table: time and peak memory of the process that runs it, per size."""
+    lines = [
+        "",
+        "### CSV export of every permit (bench/export.py)",
+        "",
+        "| backend | permits | seconds | rows/s | CSV MB | RSS before MB | peak RSS MB | load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for b in report["backends"]:
+        found = b.get("export")
+        for r in (found or {}).get("sizes", []):
+            lines.append(
+                f"| {b['backend']} | {r['permits']:,} | {r['seconds']} | {r['rows_per_second']:,} "
+                f"| {r['megabytes']} | {r['rss_before_mb']} | {r['peak_rss_mb']} "
+                f"| {found.get('loadavg', '-')} |"
+            )
+    return lines
+
+
 def queue_markdown(report: dict[str, Any]) -> list[str]:
     """The queue page's CPU per request against the API's page (issue 16)."""
     rows = [b for b in report["backends"] if b.get("queue")]
@@ -806,6 +846,13 @@ def markdown(report: dict[str, Any]) -> str:
         import enforcement
 
         return "\n".join(lines + enforcement.markdown(report)) + "\n"
+    if o.get("export_only"):
+        lines = [
+            f"Measured {report['finished_at']} on {m['cpu_count']} CPU ({m['cpu_model']}), "
+            f"{m['ram_gb']} GB RAM, Python {m['python']}, SQLite {m['sqlite']}, PostgreSQL "
+            f"{m.get('postgres', '-')}."
+        ]
+        return "\n".join(lines + export_markdown(report)) + "\n"
     if o.get("queue_only"):
         lines = [
             f"Measured {report['finished_at']} on {m['cpu_count']} CPU ({m['cpu_model']}), "
@@ -866,6 +913,7 @@ def markdown(report: dict[str, Any]) -> str:
     import enforcement
 
     lines += enforcement.markdown(report)
+    lines += export_markdown(report)
     lines += sweep_markdown(report)
     for b in report["backends"]:
         step = main_step(b, o["count"])
@@ -1026,6 +1074,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="permits for the enforcement scenarios (bench/enforcement.py); 0: skip",
     )
     p.add_argument("--enforcement-only", action="store_true", help="only the enforcement figures")
+    p.add_argument(
+        "--export-sizes",
+        default="100000,1000000",
+        help="permits in a CSV export, step by step (bench/export.py); empty: skip",
+    )
+    p.add_argument("--export-only", action="store_true", help="only the CSV export's figures")
     p.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     p.add_argument("--runs", type=int, default=3, help="runs per scenario (median reported)")
     p.add_argument("--connections", type=int, default=16)
@@ -1059,6 +1113,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     opts = p.parse_args(argv)
     opts.scales = sorted({int(x) for x in opts.scales.split(",") if x} | {opts.count})
     opts.sweep_sizes = [int(x) for x in opts.sweep_sizes.split(",") if x]
+    opts.export_sizes = [int(x) for x in opts.export_sizes.split(",") if x]
     opts.workers = opts.workers or 2 * (os.cpu_count() or 1)
     return opts
 
@@ -1068,7 +1123,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     if opts.combine:
         return combine([Path(p) for p in opts.combine], opts.label)
-    if not opts.sweep_only and not opts.queue_only:
+    if not opts.sweep_only and not opts.queue_only and not opts.export_only:
         ensure_wrk()
     pg_url = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_POSTGRES_URL")
     backends = (
@@ -1129,10 +1184,11 @@ def write(report: dict[str, Any], label: str) -> None:
     stem = RESULTS / label
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     stem.with_suffix(".md").write_text(markdown(report))
-    if not report["options"].get("queue_only") and not report["options"].get("enforcement_only"):
+    options = report["options"]
+    if not any(options.get(k) for k in ("queue_only", "enforcement_only", "export_only")):
         chart(report, stem.with_suffix(".png"))
     print(markdown(report))
-    log(f"wrote {stem}.json, .md{'' if report['options'].get('queue_only') else ', .png'}")
+    log(f"wrote {stem}.json, .md{', .png' if stem.with_suffix('.png').exists() else ''}")
 
 
 def combine(paths: list[Path], label: str) -> int:

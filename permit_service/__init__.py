@@ -124,11 +124,12 @@ def register_blueprints(app: Flask) -> None:
 
     from permit_service.api.auth import blp as auth_blp
     from permit_service.api.enforcement import blp as enforcement_blp
+    from permit_service.api.exports import blp as exports_blp
     from permit_service.api.health import blp as health_blp
     from permit_service.api.permits import blp as permits_blp
     from permit_service.api.zones import blp as zones_blp
 
-    api_blueprints = (permits_blp, zones_blp, health_blp, auth_blp, enforcement_blp)
+    api_blueprints = (permits_blp, zones_blp, exports_blp, health_blp, auth_blp, enforcement_blp)
     for blp in api_blueprints:
         ext.api.register_blueprint(blp)
         ext.csrf.exempt(blp)  # token-authenticated JSON API: no cookies, so no CSRF

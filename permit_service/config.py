@@ -296,6 +296,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # ISO 4217 code of the zones' fees (shown with every fee; no payment is taken).
         "CURRENCY": _currency(env),
         "EXPIRY_SWEEP_SECONDS": sweep_seconds,
+        # CSV exports are deleted this many days after they were asked for (by the sweep).
+        "EXPORT_RETENTION_DAYS": _int(env, "EXPORT_RETENTION_DAYS", 7),
         "TOKEN_TTL_DAYS": _int(env, "TOKEN_TTL_DAYS", 30),
         # Enforcement (SPEC.md section 11): a check still says permitted this many seconds after
         # `valid_until`; its log is deleted by the sweep after ENFORCEMENT_LOG_HOURS.

@@ -278,6 +278,73 @@ class Notification(db.Model):
     )
 
 
+EXPORT_STATUSES = ("queued", "running", "done", "failed")
+
+
+class Export(db.Model):
+    """A CSV export of the permits a filter selects (services.exports), requested by a staff user.
+
+    The CSV lives in `export_chunks`, in the database, so any web process can serve it. `attempt`
+    is the lease of the run that writes it: a run that finds it changed (the sweep gave a lost run
+    to a new one) stops writing. `first_ended_at` is the earliest end among the ended (revoked,
+    expired) permits written into it: data retention deletes the export when it anonymises a
+    permit that ended on or after it (migration 0012).
+    """
+
+    __tablename__ = "exports"
+
+    id: Mapped[str] = mapped_column(
+        sa.String(36), primary_key=True, default=lambda: str(uuid.uuid4())
+    )
+    requested_by: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    # The filter (SPEC.md section 10): effective status, zone, time of application.
+    status_filter: Mapped[str | None] = mapped_column(sa.String(16))
+    zone_filter: Mapped[str | None] = mapped_column(sa.String(10))
+    created_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_to: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(sa.String(8), default="queued")
+    row_count: Mapped[int] = mapped_column(sa.Integer, default=0)  # the API's `rows`
+    size: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # bytes of CSV written
+    attempt: Mapped[int] = mapped_column(sa.Integer, default=0)
+    language: Mapped[str] = mapped_column(sa.String(8), default="en")  # of the e-mail
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A running export's last sign of life; a queued one's last hand-over to a worker.
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(sa.String(500))
+    first_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ({})".format(", ".join(f"'{s}'" for s in EXPORT_STATUSES)),
+            name="status_valid",
+        ),
+        sa.CheckConstraint("row_count >= 0 AND size >= 0 AND attempt >= 0", name="counts_valid"),
+        # Retention: the oldest first.
+        sa.Index("ix_exports_created_at", "created_at"),
+        sa.Index("ix_exports_requested_by", "requested_by"),
+        # The sweep's look for lost runs: unfinished exports by their last sign of life.
+        sa.Index(
+            "ix_exports_unfinished",
+            "heartbeat_at",
+            **_partial("status IN ('queued', 'running')"),
+        ),
+    )
+
+
+class ExportChunk(db.Model):
+    """One piece of an export's CSV, in order of `seq`: written and served a piece at a time."""
+
+    __tablename__ = "export_chunks"
+
+    export_id: Mapped[str] = mapped_column(
+        sa.String(36), sa.ForeignKey("exports.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
 class User(UserMixin, db.Model):
     """An administrator or viewer of the back office."""
 

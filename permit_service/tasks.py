@@ -6,7 +6,7 @@ from celery import Task, shared_task
 from flask import current_app
 
 from permit_service.db_bounds import background
-from permit_service.services import delivery
+from permit_service.services import delivery, exports
 from permit_service.services.permits import expire_due_permits
 
 
@@ -16,7 +16,9 @@ def expire_pending() -> int:
     # Its own statement timeout (SWEEP_STATEMENT_TIMEOUT), longer than a web request's; the
     # server drops its locks soon after a worker dies mid-sweep (client_connection_check_interval).
     with background(current_app.config["SWEEP_STATEMENT_TIMEOUT"]):
-        return expire_due_permits()
+        count = expire_due_permits()
+        exports.tidy_exports()  # old exports deleted, lost export runs picked up
+        return count
 
 
 @shared_task(name="notifications.send", bind=True, ignore_result=True, max_retries=None)
@@ -33,3 +35,11 @@ def send(self: Task, notification_id: int) -> str | None:
 def deliver() -> int:
     """Send every queued notification whose time has come (the sweep asks for this)."""
     return delivery.deliver_due()
+
+
+@shared_task(name="exports.run", ignore_result=True)
+def run_export(export_id: str) -> str | None:
+    """Write one export's CSV (services.exports.run_export); a no-op unless it is queued."""
+    # Batches are short statements; the sweep's longer timeout covers a slow filter on a big table.
+    with background(current_app.config["SWEEP_STATEMENT_TIMEOUT"]):
+        return exports.run_export(export_id)

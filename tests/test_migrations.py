@@ -54,6 +54,7 @@ def test_partial_indexes_keep_their_where_on_each_database(app):
         "ix_permits_pending_expires_at",
         "ix_permits_approved_valid_until",
         "ix_notifications_queued",
+        "ix_exports_unfinished",
         "uq_notifications_reminder",
     }
     for index in partial:

@@ -86,6 +86,7 @@ ERROR_RESPONSES: dict[str, tuple[int, str, dict[str, Any]]] = {
         "endpoints. (No token is needed here.)",
         {},
     ),
+    "EXPORTER_REQUIRED": (403, "The token's account may not export (admins and viewers may).", {}),
     "PERMIT_NOT_FOUND": (404, "No permit with that id (or the id is not one).", {}),
     "BODY_TOO_LARGE": (413, "The body is larger than the service accepts (16 KiB).", {}),
     "NOT_JSON": (415, "A body was sent without `Content-Type: application/json`.", {}),

@@ -577,3 +577,49 @@ class ZoneCreateSchema(ZoneUpdateSchema):
             clean_code(value)
         except ValueError as exc:
             raise ValidationError(str(exc)) from exc
+
+
+class ExportRequestSchema(PermitListArgsSchema):
+    """What to export: the listing's filters (all optional; none: every permit)."""
+
+    KNOWN = frozenset({"status", "zone", "created_from", "created_to"})
+
+    class Meta:
+        exclude = ("sort", "license_plate")
+
+
+class ExportSchema(Schema):
+    """An export: its progress, and where to download it once `done`."""
+
+    id = fields.String(required=True, metadata={"format": "uuid"})
+    status = fields.String(
+        required=True,
+        metadata={
+            "enum": ["queued", "running", "done", "failed"],
+            "description": "`queued`, then `running` (a worker writes it), then `done` or "
+            "`failed`.",
+        },
+    )
+    rows = fields.Integer(
+        required=True,
+        attribute="row_count",
+        metadata={"minimum": 0, "description": "Permits written so far (all of them once done)."},
+    )
+    created_at = fields.AwareDateTime(format="iso", required=True)
+    finished_at = fields.AwareDateTime(format="iso", required=True, allow_none=True)
+    download_url = fields.Function(
+        lambda export: f"/exports/{export.id}/download" if export.status == "done" else None,
+        required=True,
+        allow_none=True,
+        metadata={"type": "string", "description": "Where to get the CSV; null until `done`."},
+    )
+    filters = fields.Function(
+        lambda export: {
+            "status": export.status_filter,
+            "zone": export.zone_filter,
+            "created_from": _iso(export.created_from),
+            "created_to": _iso(export.created_to),
+        },
+        required=True,
+        metadata={"type": "object", "description": "The filters it was asked with."},
+    )

@@ -272,6 +272,18 @@ def list_permits(
     return list_filtered(filters, page=page, page_size=page_size, sort=sort)
 
 
+def filter_condition(
+    shape: tuple[PermitStatus | None, bool, bool, bool, bool],
+) -> sa.ColumnElement[bool]:
+    """The listing's WHERE for a filter shape (Filters.shape), values bound by Filters.params.
+
+    The same ranges as the listing and the count (_filter_branches), OR-ed into one condition:
+    exports read with it.
+    """
+    branches = _filter_branches(shape, [])
+    return sa.or_(*(sa.and_(sa.true(), *branch) for branch in branches))
+
+
 def list_filtered(
     filters: Filters, page: int = 1, page_size: int = 50, sort: str = DEFAULT_SORT
 ) -> Page:

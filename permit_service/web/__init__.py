@@ -8,6 +8,7 @@ from flask import Flask
 def register_web_blueprints(app: Flask) -> None:
     """Mount the residents' pages and the staff pages (their errors are HTML pages)."""
     from permit_service.web import (
+        exports,  # noqa: F401 - adds the exports' pages to `admin`
         queue,  # noqa: F401 - adds the review queue to `admin`
         receipt,  # noqa: F401 - adds the receipt's routes to `web`
         zones,  # noqa: F401 - adds the zones' pages to `admin`

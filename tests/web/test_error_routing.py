@@ -43,6 +43,7 @@ def test_api_paths_come_from_the_registered_api_blueprints(app):
     assert api_prefixes(app) == (
         "/auth",
         "/enforcement",
+        "/exports",
         "/healthz",
         "/openapi.json",
         "/permits",
