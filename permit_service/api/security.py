@@ -15,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 from flask import g, request
 from flask_smorest import abort
 
+from permit_service.domain_users import PERSONAL_DATA_ROLES
 from permit_service.services.tokens import verify_token
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,6 +53,8 @@ def authenticate_request(write: bool) -> None:
         _unauthorized("The token is invalid, expired or revoked.", invalid=True)
     if write and not user.is_admin:
         abort(403, message="This action needs the admin role; viewers may only read.")
+    if user.role not in PERSONAL_DATA_ROLES:
+        abort(403, message="This role may not read residents' data.")
     # Keep plain values: the view's service call commits, which expires the ORM object.
     g.api_user_id = user.id
     g.api_user_email = user.email
@@ -104,6 +107,23 @@ def admin_if_token() -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+def staff_reader_id() -> int | None:
+    """The staff user reading with a valid bearer token, else None (the resident, anonymous).
+
+    Only a request that carries an Authorization header costs a query; a bad or unknown token
+    reads as anonymous (the endpoint is open to anyone holding the id).
+    """
+    header = request.headers.get("Authorization")
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not _TOKEN_SHAPE.fullmatch(token):
+        return None
+    user = verify_token(token)
+    return user.id if user is not None and user.role in PERSONAL_DATA_ROLES else None
 
 
 def current_actor_or(default: str) -> str:

@@ -33,11 +33,12 @@ from permit_service.domain import (
     RenewalNotOpen,
     ValidationFailed,
 )
+from permit_service.domain_users import PERSONAL_DATA_ROLES, READ_AUDIT_ROLES
 from permit_service.extensions import limiter, login_limit
 from permit_service.i18n import translate
 from permit_service.models import Permit, utcnow
+from permit_service.services import audit, queries, sessions
 from permit_service.services import permits as service
-from permit_service.services import queries, sessions
 from permit_service.services import zones as zone_service
 from permit_service.services.users import authenticate
 from permit_service.web import helpers, words
@@ -119,7 +120,15 @@ def admin_home() -> ResponseReturnValue:
 @bp.get("/permits/<permit_id>")
 @login_required
 def permit_detail(permit_id: str) -> ResponseReturnValue:
-    """One permit with its history (who changed it, when and why) and its e-mails."""
+    """One permit with its history (who changed it, when and why) and its e-mails.
+
+    Only roles that may read residents' data see it; each view is recorded in the read audit,
+    which admins see at the bottom of the page.
+    """
+    reader, role = current_user.id, current_user.role  # plain values: the audit commits
+    if role not in PERSONAL_DATA_ROLES:
+        abort(403)
+    audit.record_read(reader, audit.ReadKind.PAGE, permit_id)
     permit = permit_or_404(permit_id)
     events = queries.list_events(permit.id)
     now = utcnow()
@@ -134,6 +143,7 @@ def permit_detail(permit_id: str) -> ResponseReturnValue:
         renewal=renewal_of(permit, status, now),
         events=events,
         notifications=queries.list_notifications(permit.id),
+        reads=audit.list_reads(permit.id) if role in READ_AUDIT_ROLES else None,
         now=now,
         here=url_for("admin.permit_detail", permit_id=permit.id),
         back=helpers.safe_next(request.args.get("back"), url_for("admin.queue")),
