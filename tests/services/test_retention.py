@@ -11,12 +11,11 @@ import pytest
 import sqlalchemy as sa
 
 from permit_service import clock
-from permit_service.domain import InvalidTransition, PermitStatus
+from permit_service.domain import InvalidTransition
 from permit_service.extensions import db
 from permit_service.models import Notification, Permit, PermitEvent, PermitRead, User, utcnow
 from permit_service.services import audit, retention, sweep
 from permit_service.services import permits as service
-from permit_service.services.lifecycle import record_due
 from tests.factories import make_permit
 
 DAYS = 730
@@ -340,7 +339,7 @@ def test_racing_decisions_and_sweeps_lose_nothing_and_scrub_only_ended(app):
             if after == "revoked" and pid in open_:
                 assert events.count("revoked") == 1
         # Scrubbed only what had ended; everything ended (before the cutoff) is scrubbed.
-        for pid, permit in permits.items():
+        for permit in permits.values():
             if permit.status in {"pending", "approved", "waitlisted"}:
                 assert permit.anonymised_at is None and permit.name and permit.plate_key
             else:
