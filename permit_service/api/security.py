@@ -15,7 +15,7 @@ from typing import Any, NoReturn, TypeVar
 from flask import g, request
 from flask_smorest import abort
 
-from permit_service.domain_users import PERSONAL_DATA_ROLES
+from permit_service import domain_users
 from permit_service.services.tokens import verify_token
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,7 +53,7 @@ def authenticate_request(write: bool) -> None:
         _unauthorized("The token is invalid, expired or revoked.", invalid=True)
     if write and not user.is_admin:
         abort(403, message="This action needs the admin role; viewers may only read.")
-    if user.role not in PERSONAL_DATA_ROLES:
+    if user.role not in domain_users.PERSONAL_DATA_ROLES:
         abort(403, message="This role may not read residents' data.")
     # Keep plain values: the view's service call commits, which expires the ORM object.
     g.api_user_id = user.id
@@ -123,7 +123,7 @@ def staff_reader_id() -> int | None:
     if scheme.lower() != "bearer" or not _TOKEN_SHAPE.fullmatch(token):
         return None
     user = verify_token(token)
-    return user.id if user is not None and user.role in PERSONAL_DATA_ROLES else None
+    return user.id if user is not None and user.role in domain_users.PERSONAL_DATA_ROLES else None
 
 
 def current_actor_or(default: str) -> str:

@@ -85,3 +85,29 @@ def test_signed_out_visitors_record_nothing(app, client):
     assert _reads(app) == []
     login(client, ("nobody@example.test", "wrong-password-42"))
     assert _reads(app) == []
+
+
+def test_a_role_outside_the_personal_data_roles_sees_no_personal_data(
+    app, client, viewer_client, monkeypatch
+):
+    # SPEC's `enforcer` arrives with the enforcement endpoints; the rule it will meet is the
+    # one list domain_users.PERSONAL_DATA_ROLES. Here the viewer is left out of it.
+    from permit_service import domain_users
+
+    pid = apply(client)["id"]
+    viewer = auth_headers(app, "viewer", "warden@city.example")
+    monkeypatch.setattr(domain_users, "PERSONAL_DATA_ROLES", frozenset({"admin"}))
+    for path in ("/admin/permits", f"/admin/permits/{pid}", "/admin/zones"):
+        assert viewer_client.get(path).status_code == 403, path
+    for path in (
+        "/permits",
+        "/permits/count",
+        f"/permits/{pid}/events",
+        f"/permits/{pid}/notifications",
+        "/zones/CITY/waitlist",
+    ):
+        assert client.get(path, headers=viewer).status_code == 403, path
+    # The receipt stays open to whoever holds the id, and such a read is not a staff read.
+    assert client.get(f"/permits/{pid}", headers=viewer).status_code == 200
+    assert _reads(app) == []
+    assert viewer_client.post("/admin/logout").status_code in (302, 303)
