@@ -356,3 +356,17 @@ def test_racing_decisions_and_sweeps_lose_nothing_and_scrub_only_ended(app):
             ).all()
         )
         assert {k: v for k, v in stored.items() if v} == actual
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_batches_read_the_partial_index_in_order_on_sqlite(app):
+    # Without statistics SQLite would take the status index and sort every ended permit.
+    with app.app_context():
+        for after in (None, (utcnow(), "6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f")):
+            sql = retention.next_keys(500, after).compile(
+                db.engine, compile_kwargs={"literal_binds": True}
+            )
+            plan = " ".join(
+                str(row[3]) for row in db.session.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}"))
+            )
+            assert "ix_permits_ended_not_anonymised" in plan and "TEMP B-TREE" not in plan, plan
