@@ -61,6 +61,9 @@ N = Notification.__table__
 R = PermitRead.__table__
 ENDED = (PermitStatus.EXPIRED.value, PermitStatus.REVOKED.value)  # as models.ENDED_NOT_ANONYMISED
 ANONYMISED = ""  # the scrubbed value of the NOT NULL text columns
+# A batch's ids are bound one by one (IN lists): far below SQLite's 32,766 and psycopg's 65,535
+# parameters, whatever rate the batch sizing measures.
+MAX_BATCH = 5_000
 
 
 def ended_at() -> sa.ColumnElement[Any]:
@@ -227,7 +230,7 @@ def _in_batches(
         if seen < size:
             break
         after = last
-        size = sweep.next_size(size, seen, elapsed, seconds)
+        size = min(MAX_BATCH, sweep.next_size(size, seen, elapsed, seconds))
         if sqlite:
             sweep._let_writers_in(started)
     if sqlite:
