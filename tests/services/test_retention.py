@@ -370,3 +370,23 @@ def test_batches_read_the_partial_index_in_order_on_sqlite(app):
                 str(row[3]) for row in db.session.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}"))
             )
             assert "ix_permits_ended_not_anonymised" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_batch_sizes_stay_under_the_cap_whatever_the_measured_rate(app, monkeypatch):
+    monkeypatch.setattr(retention, "MAX_BATCH", 2)
+    monkeypatch.setattr(sweep, "FIRST_BATCH", 2)
+    monkeypatch.setattr(sweep, "next_size", lambda *_: 1_000_000)
+    sizes: list[int] = []
+    batch = retention._anonymise_batch
+
+    def spy(now: Any, cutoff: Any, size: int, after: Any) -> Any:
+        sizes.append(size)
+        return batch(now, cutoff, size, after)
+
+    monkeypatch.setattr(retention, "_anonymise_batch", spy)
+    with app.app_context():
+        with _back(DAYS + 1):
+            for _ in range(5):
+                make_permit("revoked")
+        assert retention.anonymise_ended().permits == 5
+    assert len(sizes) >= 3 and max(sizes) == 2
