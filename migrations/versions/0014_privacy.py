@@ -66,5 +66,6 @@ def downgrade():
     op.drop_index("ix_permit_reads_permit_id_id", table_name="permit_reads")
     op.drop_table("permit_reads")
     op.drop_index("ix_permits_ended_not_anonymised", table_name="permits")
-    with op.batch_alter_table("permits") as batch:
-        batch.drop_column("anonymised_at")
+    # In place (SQLite 3.35+ drops an unindexed column itself): batch mode would copy
+    # `permits` without its lower(address) index, which it cannot reflect (see 0011).
+    op.drop_column("permits", "anonymised_at")
