@@ -166,15 +166,17 @@ def register_request_hooks(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """Attach the `flask permits|users|zones|notifications ...` command groups."""
+    """Attach the `flask permits|users|zones|notifications|residents ...` command groups."""
     from permit_service.cli import permits_cli, users_cli
     from permit_service.cli_notifications import notifications_cli
+    from permit_service.cli_residents import residents_cli
     from permit_service.cli_zones import zones_cli
 
     app.cli.add_command(permits_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(zones_cli)
     app.cli.add_command(notifications_cli)
+    app.cli.add_command(residents_cli)
 
 
 def _running_flask_cli() -> bool:

@@ -15,7 +15,7 @@ from permit_service.domain_users import ROLES
 from permit_service.localtime import city_zone, to_local
 from permit_service.models import User, utcnow
 from permit_service.services import permits as service
-from permit_service.services import queries, seeding, tokens, users
+from permit_service.services import queries, retention, seeding, tokens, users
 
 CLI_ACTOR = "cli"
 
@@ -136,6 +136,21 @@ def expire() -> None:
     with background(current_app.config["SWEEP_STATEMENT_TIMEOUT"]):
         count = service.expire_due_permits()
     click.echo(f"expired {count} permit(s)")
+
+
+@permits_cli.command("anonymise")
+@click.option("--dry-run", is_flag=True, help="Only count what would be anonymised.")
+def anonymise(dry_run: bool) -> None:
+    """Remove residents' data of permits that ended over RETENTION_DAYS ago (and old staff
+    reads); print how many."""
+    with background(current_app.config["SWEEP_STATEMENT_TIMEOUT"]):
+        done = retention.count_due() if dry_run else retention.anonymise_ended()
+    verb = "would anonymise" if dry_run else "anonymised"
+    click.echo(
+        f"{verb} {done.permits} permit(s) that ended before {_local(done.cutoff)}; "
+        f"{'would delete' if dry_run else 'deleted'} {done.reads} staff read(s) of that age "
+        f"and {done.exports} CSV export(s) holding such permits"
+    )
 
 
 @permits_cli.command("seed")

@@ -54,6 +54,15 @@ def _zone(env: Mapping[str, str]) -> str:
     return name
 
 
+def _time_of_day(env: Mapping[str, str], name: str, default: str) -> tuple[int, int]:
+    """A local time of day `HH:MM` (24-hour clock), checked at start."""
+    value = (env.get(name) or default).strip()
+    hours, _, minutes = value.partition(":")
+    if hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60:
+        return int(hours), int(minutes)
+    raise ConfigError(f"{name} must be a local time of day HH:MM such as 03:30, got {value!r}")
+
+
 def log_format_from(env: Mapping[str, str]) -> str:
     """LOG_FORMAT: `json` (one object per line) in production, `text` with FLASK_DEBUG=1."""
     return env.get("LOG_FORMAT") or ("text" if _bool(env.get("FLASK_DEBUG"), False) else "json")
@@ -309,6 +318,11 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "DATABASE_LOCK_TIMEOUT": _int(env, "DATABASE_LOCK_TIMEOUT", 3),
         # The background sweep's own, longer statement timeout.
         "SWEEP_STATEMENT_TIMEOUT": _int(env, "SWEEP_STATEMENT_TIMEOUT", 30),
+        # Residents' data of permits that ended more than this many days ago is anonymised
+        # (and staff reads older than that are forgotten) every night at RETENTION_AT, local
+        # time in CITY_TIMEZONE (services/retention.py).
+        "RETENTION_DAYS": _int(env, "RETENTION_DAYS", 730),
+        "RETENTION_AT": _time_of_day(env, "RETENTION_AT", "03:30"),
         # Pages show local times in this zone; the API and the database keep UTC.
         "CITY_TIMEZONE": _zone(env),
         # Shown on the start page as the permit office's contact (unset: no address shown).
@@ -379,6 +393,8 @@ def derived_settings(config: Mapping[str, Any]) -> dict[str, Any]:
             "options": {"expires": sweep},
         }
     }
+    # Beat reads crontab entries (extensions.nightly_schedule) in the city's local time.
+    celery["timezone"] = config["CITY_TIMEZONE"]
     return {
         "CELERY": celery,
         "PERMANENT_SESSION_LIFETIME": timedelta(seconds=config["SESSION_MAX_SECONDS"]),

@@ -28,6 +28,14 @@ STAFF_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.VIEWER})
 # Who may call the enforcement endpoints (SPEC.md section 4: "enforcer, admin").
 ENFORCEMENT_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.ENFORCER})
 
+# The roles that may read residents' data (names, addresses, plates, e-mails): every staff page
+# and every staff API read checks it. A viewer is a permit office's clerk: they see permits,
+# their history and e-mails, and export them. Any other role (SPEC.md's `enforcer`, at merge)
+# sees no personal data anywhere: its endpoints answer plates and validity only.
+PERSONAL_DATA_ROLES: frozenset[str] = frozenset({Role.ADMIN.value, Role.VIEWER.value})
+# Only admins see the read audit (who looked at which permit).
+READ_AUDIT_ROLES: frozenset[str] = frozenset({Role.ADMIN.value})
+
 
 class UserError(DomainError):
     """A user cannot be created or changed as asked."""

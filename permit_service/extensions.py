@@ -79,6 +79,28 @@ def celery_init_app(app: Flask) -> Celery:
 
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(app.config["CELERY"])
+    celery_app.conf.beat_schedule = {
+        **celery_app.conf.beat_schedule,
+        **nightly_schedule(app.config),
+    }
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app
+
+
+def nightly_schedule(config: Any) -> dict[str, Any]:
+    """Beat's entries at a local time of day (crontab, read in CELERY timezone = CITY_TIMEZONE).
+
+    Built here, not in config.py: celery.schedules imports Celery, which `flask` commands skip.
+    """
+    from celery.schedules import crontab
+
+    hour, minute = config["RETENTION_AT"]
+    return {
+        "anonymise-ended-permits": {
+            "task": "permits.anonymise",
+            "schedule": crontab(hour=hour, minute=minute),
+            # A run missed by a day is pointless: the next night's does the same work.
+            "options": {"expires": 6 * 3600},
+        }
+    }

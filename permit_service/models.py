@@ -44,6 +44,8 @@ class UTCDateTime(sa.types.TypeDecorator):
 
 _OPEN = "status IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES)))
 _STATUSES = ", ".join(f"'{s.value}'" for s in PermitStatus)
+# Stored ended and still holding personal data: what retention may anonymise (migration 0014).
+ENDED_NOT_ANONYMISED = "status IN ('expired', 'revoked') AND anonymised_at IS NULL"
 PARTIAL_WHERE = "partial_where"  # Index.info key: the rows a partial index holds
 
 
@@ -134,6 +136,9 @@ class Permit(db.Model):
     fee: Mapped[Decimal | None] = mapped_column(sa.Numeric(10, 2))
     # The language the resident applied in ("en", "de"): their e-mails speak it (migration 0009).
     language: Mapped[str] = mapped_column(sa.String(8), default="en", server_default="en")
+    # When retention (services.retention) removed its resident's data: name, address and
+    # plate are then '' (ANONYMISED), e-mail null. Only ended permits, which never reopen.
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         sa.CheckConstraint(f"status IN ({_STATUSES})", name="status_valid"),
@@ -177,6 +182,14 @@ class Permit(db.Model):
         sa.Index("ix_permits_zone_approved_id", "zone", "id", **_partial("status = 'approved'")),
         # The queue's earlier permits of an address, any letter case (migration 0009).
         sa.Index("ix_permits_address_created_at", sa.func.lower(address), "created_at"),
+        # Retention's candidates: ended permits still holding personal data, by when they
+        # ended (migration 0014). Partial, so it shrinks as they are anonymised.
+        sa.Index(
+            "ix_permits_ended_not_anonymised",
+            "updated_at",
+            "id",
+            **_partial(ENDED_NOT_ANONYMISED),
+        ),
         # At most one open permit per plate, enforced by the database (partial unique index).
         sa.Index(
             "uq_permits_open_plate",
@@ -343,6 +356,34 @@ class ExportChunk(db.Model):
     )
     seq: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
     data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class PermitRead(db.Model):
+    """One staff read of residents' data (the read audit, services.audit): who, when, what.
+
+    `permit_id` is null for reads of many permits at once (an export), which `detail` names.
+    Deleted after RETENTION_DAYS (services.retention).
+    """
+
+    __tablename__ = "permit_reads"
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    permit_id: Mapped[str | None] = mapped_column(
+        sa.String(36), sa.ForeignKey("permits.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    what: Mapped[str] = mapped_column(sa.String(24))
+    detail: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    user: Mapped[User] = db.relationship(lazy="joined")
+
+    __table_args__ = (
+        sa.Index("ix_permit_reads_permit_id_id", "permit_id", "id"),
+        sa.Index("ix_permit_reads_created_at", "created_at"),
+    )
 
 
 class User(UserMixin, db.Model):

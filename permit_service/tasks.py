@@ -6,7 +6,7 @@ from celery import Task, shared_task
 from flask import current_app
 
 from permit_service.db_bounds import background
-from permit_service.services import delivery, exports
+from permit_service.services import delivery, exports, retention
 from permit_service.services.permits import expire_due_permits
 
 
@@ -19,6 +19,13 @@ def expire_pending() -> int:
         count = expire_due_permits()
         exports.tidy_exports()  # old exports deleted, lost export runs picked up
         return count
+
+
+@shared_task(name="permits.anonymise", ignore_result=True)
+def anonymise() -> int:
+    """Beat's nightly retention: anonymise permits that ended over RETENTION_DAYS ago."""
+    with background(current_app.config["SWEEP_STATEMENT_TIMEOUT"]):
+        return retention.anonymise_ended().permits
 
 
 @shared_task(name="notifications.send", bind=True, ignore_result=True, max_retries=None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request, url_for
+from flask import g, request, url_for
 from flask.views import MethodView
 
 from permit_service.api.blueprint import Blueprint, fail
@@ -17,6 +17,7 @@ from permit_service.api.schemas import (
     PermitCountArgsSchema,
     PermitEventSchema,
     PermitListArgsSchema,
+    PermitReadSchema,
     PermitSchema,
     RevokeSchema,
 )
@@ -26,6 +27,7 @@ from permit_service.api.security import (
     current_actor,
     current_actor_or,
     refuse_enforcer_token,
+    staff_reader_id,
 )
 from permit_service.domain import (
     DomainError,
@@ -33,8 +35,8 @@ from permit_service.domain import (
 )
 from permit_service.extensions import apply_limit, limiter
 from permit_service.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from permit_service.services import audit, queries
 from permit_service.services import permits as service
-from permit_service.services import queries
 
 blp = Blueprint(
     "permits", __name__, url_prefix="/permits", description="Residential parking permits"
@@ -162,7 +164,14 @@ class Permit(MethodView):
     @blp.alt_response(404, response="PERMIT_NOT_FOUND")
     @blp.doc(operationId="getPermit")
     def get(self, permit_id: str) -> Any:
-        """Read one permit by its id (the applicant's receipt)."""
+        """Read one permit by its id (the applicant's receipt).
+
+        A read with a staff bearer token is recorded in the read audit (who, when); a read
+        without one is the resident's own and is not.
+        """
+        reader = staff_reader_id()
+        if reader is not None:
+            audit.record_read(reader, audit.ReadKind.API_PERMIT, permit_id)
         try:
             return queries.get_permit(permit_id)
         except DomainError as exc:
@@ -274,7 +283,11 @@ class PermitEvents(MethodView):
     @blp.alt_response(404, response="PERMIT_NOT_FOUND")
     @blp.doc(security=ADMIN, operationId="listPermitEvents")
     def get(self, permit_id: str) -> Any:
-        """The permit's history, oldest first: who changed its status, when and why."""
+        """The permit's history, oldest first: who changed its status, when and why.
+
+        Each read is recorded in the read audit (`GET /permits/{id}/reads`).
+        """
+        audit.record_read(g.api_user_id, audit.ReadKind.API_EVENTS, permit_id)
         try:
             return queries.list_events(permit_id)
         except DomainError as exc:
@@ -293,8 +306,27 @@ class PermitNotifications(MethodView):
         `status` is `queued` while a message waits to be sent or retried (with backoff, up to
         MAIL_MAX_ATTEMPTS attempts), `sent` once the mail server accepted it, `failed` after
         the last attempt (`flask notifications retry-failed` queues failed ones again).
+        Each read is recorded in the read audit.
         """
+        audit.record_read(g.api_user_id, audit.ReadKind.API_NOTIFICATIONS, permit_id)
         try:
             return queries.list_notifications(permit_id)
         except DomainError as exc:
             fail(exc)
+
+
+@blp.route("/<permit_id>/reads", parameters=permit_id_parameter())
+class PermitReads(MethodView):
+    @admin_required(write=True)
+    @blp.response(200, PermitReadSchema(many=True))
+    @blp.alt_response(404, response="PERMIT_NOT_FOUND")
+    @blp.doc(security=ADMIN, operationId="listPermitReads")
+    def get(self, permit_id: str) -> Any:
+        """The read audit of the permit, oldest first: which staff member read its details,
+        history or e-mails, when, and how (admins only). Entries older than RETENTION_DAYS
+        are deleted."""
+        try:
+            permit = queries.get_permit(permit_id)
+        except DomainError as exc:
+            fail(exc)
+        return audit.list_reads(permit.id)

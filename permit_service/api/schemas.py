@@ -47,6 +47,11 @@ def _money(value: Decimal | None) -> str | None:
     return None if value is None else f"{Decimal(value):.2f}"
 
 
+def _kept(permit: Any, value: str) -> str | None:
+    """A resident's detail, or None once retention anonymised the permit."""
+    return value if permit.anonymised_at is None else None
+
+
 ZONE_CODE_PATTERN = r"^[A-Za-z0-9]{1,10}$"
 
 
@@ -59,12 +64,40 @@ class PermitSchema(Schema):
     """
 
     id = fields.String(dump_only=True, required=True, metadata={"format": "uuid"})
-    name = fields.String(required=True)
-    license_plate = fields.String(
-        required=True, metadata={"description": "Upper case, as it was given (ABC-123)."}
+    name = fields.Function(
+        lambda permit: _kept(permit, permit.name),
+        required=True,
+        allow_none=True,
+        metadata={"type": "string", "description": "Null once anonymised."},
     )
-    address = fields.String(required=True)
-    email = fields.String(required=True, allow_none=True)
+    license_plate = fields.Function(
+        lambda permit: _kept(permit, permit.license_plate),
+        required=True,
+        allow_none=True,
+        metadata={
+            "type": "string",
+            "description": "Upper case, as it was given (ABC-123). Null once anonymised.",
+        },
+    )
+    address = fields.Function(
+        lambda permit: _kept(permit, permit.address),
+        required=True,
+        allow_none=True,
+        metadata={"type": "string", "description": "Null once anonymised."},
+    )
+    email = fields.String(
+        required=True, allow_none=True, metadata={"description": "Null when none was given."}
+    )
+    anonymised = fields.Function(
+        lambda permit: permit.anonymised_at is not None,
+        required=True,
+        metadata={
+            "type": "boolean",
+            "description": "True once RETENTION_DAYS after the permit ended: its resident's "
+            "name, plate, address and e-mail are removed (null); status, zone, fee and times "
+            "stay.",
+        },
+    )
     status = fields.Function(
         lambda permit: status_of(permit).value,
         required=True,
@@ -146,18 +179,20 @@ class PermitSchema(Schema):
 
     @staticmethod
     def _fast(permit: Any, now: datetime, currency: str) -> dict[str, Any]:
+        kept = permit.anonymised_at is None
         return {
+            "anonymised": not kept,
             "zone": permit.zone,
             "waitlist_position": waitlist_position(permit),
             "fee": _money(permit.fee),
             "currency": currency,
-            "address": permit.address,
+            "address": permit.address if kept else None,
             "created_at": _iso(permit.created_at),
             "email": permit.email,
             "expires_at": _iso(permit.expires_at),
             "id": permit.id,
-            "license_plate": permit.license_plate,
-            "name": permit.name,
+            "license_plate": permit.license_plate if kept else None,
+            "name": permit.name if kept else None,
             "reference": permit.reference,
             "status": status_at(permit, now).value,
             "updated_at": _iso(permit.updated_at),
@@ -409,6 +444,24 @@ class PermitEventSchema(Schema):
         required=True, metadata={"description": "Admin e-mail, `system` or `applicant`."}
     )
     reason = fields.String(required=True, allow_none=True)
+    created_at = fields.AwareDateTime(format="iso", required=True)
+
+
+class PermitReadSchema(Schema):
+    """One staff read of a permit's data (the read audit)."""
+
+    reader = fields.Function(
+        lambda read: read.user.email,
+        required=True,
+        metadata={"type": "string", "description": "The staff member's e-mail."},
+    )
+    what = fields.String(
+        required=True,
+        metadata={
+            "description": "`page` (the staff page: details, history, e-mails), `api_permit`, "
+            "`api_events`, `api_notifications`."
+        },
+    )
     created_at = fields.AwareDateTime(format="iso", required=True)
 
 

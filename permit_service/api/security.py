@@ -15,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 from flask import g, request
 from flask_smorest import abort
 
+from permit_service import domain_users
 from permit_service.services.tokens import verify_token
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,8 +49,13 @@ ENFORCEMENT = frozenset({"admin", "enforcer"})
 ENFORCER_ONLY = "Enforcement accounts may call the /enforcement endpoints only."
 
 
-def authenticate_request(write: bool, roles: frozenset[str] = STAFF) -> None:
-    """Check the request's bearer token and role; abort 401/403, or remember the user in `g`."""
+def authenticate_request(
+    write: bool, roles: frozenset[str] = STAFF, *, personal_data: bool = True
+) -> None:
+    """Check the request's bearer token and role; abort 401/403, or remember the user in `g`.
+
+    `personal_data`: the endpoint answers with residents' data, which only the roles of
+    domain_users.PERSONAL_DATA_ROLES may read (the enforcement endpoints answer with none)."""
     token = _bearer_token()
     if token is None:
         _unauthorized("Authentication required: send 'Authorization: Bearer <token>'.", False)
@@ -65,6 +71,8 @@ def authenticate_request(write: bool, roles: frozenset[str] = STAFF) -> None:
         )
     if write and not user.is_admin:
         abort(403, message="This action needs the admin role; viewers may only read.")
+    if personal_data and user.role not in domain_users.PERSONAL_DATA_ROLES:
+        abort(403, message="This role may not read residents' data.")
     # Keep plain values: the view's service call commits, which expires the ORM object.
     g.api_user_id = user.id
     g.api_user_email = user.email
@@ -99,7 +107,7 @@ def enforcer_required() -> Callable[[F], F]:
     def decorator(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            authenticate_request(False, ENFORCEMENT)
+            authenticate_request(False, ENFORCEMENT, personal_data=False)
             return view(*args, **kwargs)
 
         apidoc = deepcopy(getattr(view, "_apidoc", {}))
@@ -167,6 +175,23 @@ def admin_if_token() -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+def staff_reader_id() -> int | None:
+    """The staff user reading with a valid bearer token, else None (the resident, anonymous).
+
+    Only a request that carries an Authorization header costs a query; a bad or unknown token
+    reads as anonymous (the endpoint is open to anyone holding the id).
+    """
+    header = request.headers.get("Authorization")
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not _TOKEN_SHAPE.fullmatch(token):
+        return None
+    user = verify_token(token)
+    return user.id if user is not None and user.role in domain_users.PERSONAL_DATA_ROLES else None
 
 
 def current_actor_or(default: str) -> str:

@@ -61,7 +61,7 @@ from permit_service.models import (
     User,
     utcnow,
 )
-from permit_service.services import mail, notifications, queries
+from permit_service.services import audit, lifecycle, mail, notifications, queries
 from permit_service.services.lifecycle import parse_id
 from permit_service.services.zones import clean_code
 
@@ -163,12 +163,14 @@ def get_export(export_id: str, requester: Requester) -> Export:
 
 
 def ready_export(export_id: str, requester: Requester) -> Export:
-    """The export if it is done and the requester may see it; ExportNotReady before."""
+    """The export if it is done and the requester may see it, to be downloaded: the read is
+    recorded in the read audit (services.audit; committed). ExportNotReady before."""
     export = get_export(export_id, requester)
     if export.status != "done":
         raise ExportNotReady(
             "The export is not ready yet." if export.status != "failed" else "The export failed."
         )
+    audit.record_read(requester.user_id, audit.ReadKind.EXPORT, None, detail=export.id)
     return export
 
 
@@ -266,7 +268,7 @@ def _write(export_id: str, attempt: int, filters: queries.Filters, now: datetime
         for row in batch:
             status = status_at(row, now)
             writer.writerow(_cells(row, status, currency))
-            if status in ENDED:
+            if status in ENDED and row.anonymised_at is None:  # anonymised: no data held
                 ended = _ended_at(row, status)
                 if ended is not None and (first_ended is None or ended < first_ended):
                     first_ended = ended
@@ -373,11 +375,6 @@ def _batch_statement(shape: tuple[Any, ...], keyed: bool) -> sa.Select[Any]:
         .where(E.permit_id == P.id, E.from_status == PermitStatus.PENDING.value)
         .scalar_subquery()
     )
-    ended = (
-        sa.select(sa.func.max(E.created_at))
-        .where(E.permit_id == P.id, E.to_status.in_([s.value for s in ENDED]))
-        .scalar_subquery()
-    )
     after_at = sa.bindparam("after_at", type_=P.created_at.type)
     after_id = sa.bindparam("after_id", type_=P.id.type)
     after = sa.tuple_(P.created_at, P.id) < sa.tuple_(after_at, after_id) if keyed else sa.true()
@@ -397,9 +394,11 @@ def _batch_statement(shape: tuple[Any, ...], keyed: bool) -> sa.Select[Any]:
             P.valid_until,
             P.fee,
             decided.label("decided_at"),
-            sa.case((P.status.in_([s.value for s in ENDED]), ended), else_=sa.null()).label(
-                "ended_at"
-            ),
+            # When a stored ended permit ended, as retention counts it (one definition).
+            sa.case(
+                (P.status.in_([s.value for s in ENDED]), lifecycle.ended_at()), else_=sa.null()
+            ).label("ended_at"),
+            P.anonymised_at,
         )
         .where(queries.filter_condition(shape), after)
         .order_by(P.created_at.desc(), P.id.desc())
@@ -443,10 +442,15 @@ def tidy_exports(now: datetime | None = None) -> tuple[int, int]:
     return deleted, len(picked)
 
 
+def holding_ended_by(cutoff: datetime) -> sa.ColumnElement[bool]:
+    """Exports holding a permit that ended at or before `cutoff` (retention's condition)."""
+    return X.first_ended_at <= cutoff
+
+
 def delete_exports_with_ended_before(cutoff: datetime) -> int:
-    """The retention seam: delete exports holding a permit that ended before `cutoff` (their
-    `first_ended_at` is before it), in the caller's transaction; how many."""
-    ids = list(db.session.scalars(sa.select(X.id).where(X.first_ended_at < cutoff)))
+    """For retention: delete the exports holding a permit that ended at or before `cutoff`, in
+    the caller's transaction; how many."""
+    ids = list(db.session.scalars(sa.select(X.id).where(holding_ended_by(cutoff))))
     return _delete(ids)
 
 

@@ -464,3 +464,14 @@ def parse_id(permit_id: str) -> str:
 def open_condition(now: Any = NOW) -> sa.ColumnElement[bool]:
     """SQL condition for 'the permit is open now' (domain.OPEN_STATUSES, effective)."""
     return sa.or_(*(status_condition(s, now) for s in sorted(OPEN_STATUSES)))
+
+
+def ended_at() -> sa.ColumnElement[Any]:
+    """When a permit stored as ended (revoked, expired) ended: the ONE SQL definition (retention
+    and exports). A revocation when it was recorded (`updated_at`, which nothing changes
+    afterwards); an expiry at its deadline (`valid_until`, or `expires_at` of an application
+    never decided), even when the sweep recorded it later."""
+    return sa.case(
+        (P.status == PermitStatus.REVOKED.value, P.updated_at),
+        else_=sa.func.coalesce(P.valid_until, P.expires_at, P.updated_at),
+    )

@@ -23,7 +23,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import HTTPException
 
-from permit_service import localtime
+from permit_service import domain_users, localtime
 from permit_service.domain import (
     Action,
     ChangedMeanwhile,
@@ -33,11 +33,12 @@ from permit_service.domain import (
     RenewalNotOpen,
     ValidationFailed,
 )
+from permit_service.domain_users import READ_AUDIT_ROLES
 from permit_service.extensions import limiter, login_limit
 from permit_service.i18n import translate
 from permit_service.models import Permit, utcnow
+from permit_service.services import audit, queries, sessions
 from permit_service.services import permits as service
-from permit_service.services import queries, sessions
 from permit_service.services import zones as zone_service
 from permit_service.services.users import authenticate
 from permit_service.web import helpers, words
@@ -51,16 +52,19 @@ bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="template
 bp.after_request(helpers.no_store)
 
 
-@bp.before_request
-def _no_pages_for_enforcers() -> None:
-    """Enforcement accounts check plates through the API and see no staff page (403)."""
-    if current_user.is_authenticated and current_user.is_enforcer:
-        abort(403)
-
-
 PAGE_SIZE = 20
 MAX_PAGE = 1_000_000  # page numbers shown stay readable whatever the query string says
 SEARCH_MAX = 100
+
+
+@bp.before_request
+def _personal_data_roles_only() -> None:
+    """Every staff page shows residents' data: a signed-in role that may not read it (SPEC's
+    `enforcer`) gets 403 on all of them but signing in and out (domain_users)."""
+    if request.endpoint in ("admin.login", "admin.logout"):
+        return
+    if current_user.is_authenticated and current_user.role not in domain_users.PERSONAL_DATA_ROLES:
+        abort(403)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -131,7 +135,13 @@ def admin_home() -> ResponseReturnValue:
 @bp.get("/permits/<permit_id>")
 @login_required
 def permit_detail(permit_id: str) -> ResponseReturnValue:
-    """One permit with its history (who changed it, when and why) and its e-mails."""
+    """One permit with its history (who changed it, when and why) and its e-mails.
+
+    Only roles that may read residents' data see it; each view is recorded in the read audit,
+    which admins see at the bottom of the page.
+    """
+    reader, role = current_user.id, current_user.role  # plain values: the audit commits
+    audit.record_read(reader, audit.ReadKind.PAGE, permit_id)
     permit = permit_or_404(permit_id)
     events = queries.list_events(permit.id)
     now = utcnow()
@@ -146,6 +156,7 @@ def permit_detail(permit_id: str) -> ResponseReturnValue:
         renewal=renewal_of(permit, status, now),
         events=events,
         notifications=queries.list_notifications(permit.id),
+        reads=audit.list_reads(permit.id) if role in READ_AUDIT_ROLES else None,
         now=now,
         here=url_for("admin.permit_detail", permit_id=permit.id),
         back=helpers.safe_next(request.args.get("back"), url_for("admin.queue")),

@@ -101,7 +101,7 @@ def render_rows(
     for permit in permits:
         pid = permit.id
         status = statuses[pid]
-        plate = permit.license_plate
+        plate = permit.license_plate or "—"  # '' once anonymised (services.retention)
         values = {"plate": plate}
         cells = ["<tr>"]
         if columns.select:
@@ -116,7 +116,7 @@ def render_rows(
             f'<th scope="row"><a href="{e(stem + pid + back)}">{e(plate)}</a> '
             f'<code class="reference-cell" title="{label["ref"]}">{e(permit.reference)}</code></th>'
         )
-        cells.append(f'<td data-label="{label["name"]}">{e(permit.name)}</td>')
+        cells.append(f'<td data-label="{label["name"]}">{e(permit.name) or dash}</td>')
         found = marks.get(pid)
         extra = ""
         if found:
@@ -125,7 +125,7 @@ def render_rows(
                 f'<span class="earlier-marks"><span class="visually-hidden">'
                 f"{label['earlier']}: </span>{links}</span>"
             )
-        cells.append(f'<td data-label="{label["address"]}">{e(permit.address)}{extra}</td>')
+        cells.append(f'<td data-label="{label["address"]}">{e(permit.address) or dash}{extra}</td>')
         kind, status_words = badges[pid]
         cells.append(
             f'<td data-label="{label["status"]}"><span class="badge badge-{e(kind)}">'

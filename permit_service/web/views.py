@@ -49,6 +49,7 @@ def _template_helpers() -> dict[str, object]:
         "event_words": words.event_words,
         "actor_words": words.actor_words,
         "reason_words": words.reason_words,
+        "read_words": words.read_words,
         "notification_words": words.notification_words,
         "delivery_words": words.delivery_words,
         "status_of": queries.status_of,

@@ -122,6 +122,19 @@ def reason_words(reason: str | None) -> str | None:
     return reason
 
 
+READ_WORDS = {
+    "page": lazy_gettext("the permit's staff page"),
+    "api_permit": lazy_gettext("the permit through the API"),
+    "api_events": lazy_gettext("its history through the API"),
+    "api_notifications": lazy_gettext("its e-mails through the API"),
+}
+
+
+def read_words(what: str) -> str:
+    """What a staff read (services.audit.ReadKind) looked at, in the page's language."""
+    return str(READ_WORDS.get(what, what))
+
+
 def actor_words(actor: str, to_status: str | None = None) -> str:
     """Who made a change: an officer's e-mail address, 'the resident', 'automatic expiry', or
     the waiting list (a place given by the service when one freed)."""

@@ -41,6 +41,7 @@ CONTRACT = {
     ("post", "/permits/{permit_id}/renew"): {"200", "401", "403", "404", "409"},
     ("get", "/permits/{permit_id}/events"): {"200", "401", "403", "404"},
     ("get", "/permits/{permit_id}/notifications"): {"200", "401", "403", "404"},
+    ("get", "/permits/{permit_id}/reads"): {"200", "401", "403", "404"},
     ("post", "/auth/token"): {"200", "400", "401", "413", "415", "422", "429"},
     ("get", "/healthz"): {"200"},
     ("get", "/readyz"): {"200"},

@@ -28,6 +28,7 @@ FIELDS = {
     "reference",
     "valid_from",
     "valid_until",
+    "anonymised",
     "zone",
     "waitlist_position",
     "fee",

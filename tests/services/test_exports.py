@@ -338,3 +338,24 @@ def test_the_requester_gets_an_email_with_the_link(app_factory, language, words)
             assert message["To"] == "clerk@city.example"
             assert words in message["Subject"] and "(2 " in message["Subject"]
             assert f"https://permits.city.example/admin/exports/{export.id}" in text_of(message)
+
+
+def test_a_download_is_recorded_in_the_read_audit(app):
+    from permit_service.models import PermitRead
+
+    with app.app_context():
+        factories.make_permit()
+        asker = _requester("viewer")
+        export = exports.request_export(asker)
+        with pytest.raises(exports.ExportNotReady):
+            exports.ready_export(export.id, asker)
+        assert db.session.scalars(sa.select(PermitRead)).all() == []  # nothing read yet
+        exports.run_export(export.id)
+        exports.ready_export(export.id, asker)
+        (read,) = db.session.scalars(sa.select(PermitRead)).all()
+        assert (read.user_id, read.what, read.permit_id, read.detail) == (
+            asker.user_id,
+            "export",
+            None,
+            export.id,
+        )
