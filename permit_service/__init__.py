@@ -125,9 +125,10 @@ def register_blueprints(app: Flask) -> None:
     from permit_service.api.auth import blp as auth_blp
     from permit_service.api.health import blp as health_blp
     from permit_service.api.permits import blp as permits_blp
+    from permit_service.api.reports import blp as reports_blp
     from permit_service.api.zones import blp as zones_blp
 
-    api_blueprints = (permits_blp, zones_blp, health_blp, auth_blp)
+    api_blueprints = (permits_blp, zones_blp, reports_blp, health_blp, auth_blp)
     for blp in api_blueprints:
         ext.api.register_blueprint(blp)
         ext.csrf.exempt(blp)  # token-authenticated JSON API: no cookies, so no CSRF
@@ -164,15 +165,17 @@ def register_request_hooks(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """Attach the `flask permits|users|zones|notifications ...` command groups."""
+    """Attach the `flask permits|users|zones|notifications|reports ...` command groups."""
     from permit_service.cli import permits_cli, users_cli
     from permit_service.cli_notifications import notifications_cli
+    from permit_service.cli_reports import reports_cli
     from permit_service.cli_zones import zones_cli
 
     app.cli.add_command(permits_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(zones_cli)
     app.cli.add_command(notifications_cli)
+    app.cli.add_command(reports_cli)
 
 
 def _running_flask_cli() -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,37 @@ def _zone(env: Mapping[str, str]) -> str:
             f"CITY_TIMEZONE must be an IANA time zone such as Europe/Berlin, got {name!r}"
         ) from exc
     return name
+
+
+def _report_language(env: Mapping[str, str]) -> str:
+    """REPORT_LANGUAGE: the monthly report's language, `en` (default) or `de`."""
+    value = (env.get("REPORT_LANGUAGE") or "en").strip().lower()
+    if value not in REPORT_LANGUAGES:
+        raise ConfigError(
+            f"REPORT_LANGUAGE must be one of {', '.join(REPORT_LANGUAGES)}, got {value!r}"
+        )
+    return value
+
+
+REPORT_LANGUAGES = ("en", "de")  # i18n.LANGUAGES (not imported: config loads before Flask-Babel)
+
+
+@dataclass(frozen=True)
+class LocalCrontab:
+    """A Beat entry's time of day in CITY_TIMEZONE (Celery's `timezone`), as crontab fields.
+
+    Celery's own crontab is built from it where Celery is bound (extensions.celery_init_app):
+    reading the configuration must not import Celery (`flask` commands never do).
+    """
+
+    minute: str
+    hour: str
+    day_of_month: str = "*"
+
+
+# The monthly report of the month before: on the 1st, early in the morning, local time (after
+# any daylight-saving switch of the night, and long after the last day's deadlines).
+MONTHLY_REPORT_AT = LocalCrontab(minute="15", hour="3", day_of_month="1")
 
 
 def log_format_from(env: Mapping[str, str]) -> str:
@@ -305,6 +337,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "SWEEP_STATEMENT_TIMEOUT": _int(env, "SWEEP_STATEMENT_TIMEOUT", 30),
         # Pages show local times in this zone; the API and the database keep UTC.
         "CITY_TIMEZONE": _zone(env),
+        # The monthly report's language (services.reports), English unless told.
+        "REPORT_LANGUAGE": _report_language(env),
         # Shown on the start page as the permit office's contact (unset: no address shown).
         "CONTACT_EMAIL": (env.get("CONTACT_EMAIL") or "").strip(),
         # Flask-Babel: English unless the browser or the language switch asks for German.
@@ -371,8 +405,11 @@ def derived_settings(config: Mapping[str, Any]) -> dict[str, Any]:
             "schedule": sweep,
             # A sweep that could not start before the next one is due is pointless.
             "options": {"expires": sweep},
-        }
+        },
+        "monthly-report": {"task": "reports.make_monthly", "schedule": MONTHLY_REPORT_AT},
     }
+    # Crontab entries run at the city's local times, daylight saving included.
+    celery["timezone"] = config["CITY_TIMEZONE"]
     return {
         "CELERY": celery,
         "PERMANENT_SESSION_LIFETIME": timedelta(seconds=config["SESSION_MAX_SECONDS"]),

@@ -6,7 +6,7 @@ from celery import Task, shared_task
 from flask import current_app
 
 from permit_service.db_bounds import background
-from permit_service.services import delivery
+from permit_service.services import delivery, reports
 from permit_service.services.permits import expire_due_permits
 
 
@@ -33,3 +33,10 @@ def send(self: Task, notification_id: int) -> str | None:
 def deliver() -> int:
     """Send every queued notification whose time has come (the sweep asks for this)."""
     return delivery.deliver_due()
+
+
+@shared_task(name="reports.make_monthly", ignore_result=True)
+def make_monthly(month: str | None = None) -> str:
+    """Beat, on the 1st: make last month's report (in the city's time) and e-mail the admins."""
+    with background(current_app.config["SWEEP_STATEMENT_TIMEOUT"]):
+        return reports.make_monthly_report(month).month

@@ -55,6 +55,7 @@ def authenticate_request(write: bool) -> None:
     # Keep plain values: the view's service call commits, which expires the ORM object.
     g.api_user_id = user.id
     g.api_user_email = user.email
+    g.api_user_role = user.role
 
 
 def admin_required(write: bool = False) -> Callable[[F], F]:
