@@ -285,9 +285,7 @@ class Report(db.Model):
     pdf: Mapped[bytes] = mapped_column(sa.LargeBinary, deferred=True)
 
     __table_args__ = (
-        sa.CheckConstraint(
-            "length(month) = 7 AND substr(month, 5, 1) = '-'", name="month_shape"
-        ),
+        sa.CheckConstraint("length(month) = 7 AND substr(month, 5, 1) = '-'", name="month_shape"),
     )
 
 

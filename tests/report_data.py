@@ -109,7 +109,7 @@ def make_march() -> dict[str, Any]:
             BOB: {"approved": 1, "waitlisted": 0, "refused": 1, "revoked": 2, "median": 180.0},
         },
         "zones": {
-            "CITY": {"received": 6, "approved": 3, "refused": 1, "revoked": 1, "expired": 1, "ended": 1},
+            "CITY": dict(received=6, approved=3, refused=1, revoked=1, expired=1, ended=1),
             "NORTH": {"received": 2, "approved": 1, "waitlisted": 1, "revoked": 1},
         },
         "per_day": per_day,

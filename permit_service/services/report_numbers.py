@@ -145,8 +145,9 @@ def month_numbers(month: Month, zone: ZoneInfo, now: datetime) -> dict[str, Any]
         waits[actor].append(max((decided - received).total_seconds(), 0.0))
 
     names = dict(session.execute(sa.select(Zone.code, Zone.name)).all())
+    quiet = dict.fromkeys(ZONE_COUNTS, 0)
     zones = [
-        {"zone": code, "name": names.get(code, code), **by_zone.get(code, dict.fromkeys(ZONE_COUNTS, 0))}
+        {"zone": code, "name": names.get(code, code), **by_zone.get(code, quiet)}
         for code in sorted(set(names) | set(by_zone))
     ]
     officers = [

@@ -191,9 +191,7 @@ STYLES = {
     "head": ParagraphStyle(
         "head", fontName=BOLD, fontSize=7, leading=9, textColor=INK, alignment=TA_RIGHT
     ),
-    "head_left": ParagraphStyle(
-        "head_left", fontName=BOLD, fontSize=7, leading=9, textColor=INK
-    ),
+    "head_left": ParagraphStyle("head_left", fontName=BOLD, fontSize=7, leading=9, textColor=INK),
 }
 
 
@@ -201,11 +199,12 @@ def _heading(text: str) -> Paragraph:
     return Paragraph(text, STYLES["heading"])
 
 
-def _table(
-    rows: list[list[str]], widths: list[float], head: list[str] | None = None
-) -> Table:
+def _table(rows: list[list[str]], widths: list[float], head: list[str] | None = None) -> Table:
     """A striped table; numbers right-aligned (every column but the first)."""
-    heads = [Paragraph(text, STYLES["head_left" if i == 0 else "head"]) for i, text in enumerate(head or [])]
+    heads = [
+        Paragraph(text, STYLES["head_left" if i == 0 else "head"])
+        for i, text in enumerate(head or [])
+    ]
     data = ([heads] if head else []) + rows
     table = Table(data, colWidths=widths, hAlign="LEFT", repeatRows=1 if head else 0)
     style = [
@@ -220,16 +219,15 @@ def _table(
     if head:
         style += [("VALIGN", (0, 0), (-1, 0), "BOTTOM")]
     first = 1 if head else 0
-    style += [
-        ("BACKGROUND", (0, r), (-1, r), STRIPE) for r in range(first, len(data), 2)
-    ]
+    style += [("BACKGROUND", (0, r), (-1, r), STRIPE) for r in range(first, len(data), 2)]
     table.setStyle(TableStyle(style))
     return table
 
 
 def _decision_time(timing: dict[str, Any], number: Any) -> Any:
     if not timing["decisions"]:
-        return Paragraph(gettext("No application was decided by an officer this month."), STYLES["body"])
+        none = gettext("No application was decided by an officer this month.")
+        return Paragraph(none, STYLES["body"])
     return _table(
         [
             [gettext("Decisions by officers"), number(timing["decisions"])],
@@ -268,7 +266,11 @@ def _chart(per_day: list[dict[str, Any]], number: Any) -> Drawing:
     chart.barSpacing = 0.5
     drawing.add(chart)
     caption = gettext("Total %(n)s; busiest day %(top)s", n=number(sum(values)), top=number(top))
-    drawing.add(String(width - 2 * mm, height - 4 * mm, caption, fontName=FONT, fontSize=7.5, textAnchor="end"))
+    drawing.add(
+        String(
+            width - 2 * mm, height - 4 * mm, caption, fontName=FONT, fontSize=7.5, textAnchor="end"
+        )
+    )
     return drawing
 
 
