@@ -234,9 +234,14 @@ class Notification(db.Model):
     id: Mapped[int] = mapped_column(
         sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
     )
-    permit_id: Mapped[str] = mapped_column(
+    # A resident's message names its permit; a staff member's (an export ready, the monthly
+    # report) names its recipient and what it is about (`subject_ref`), in `language`.
+    permit_id: Mapped[str | None] = mapped_column(
         sa.String(36), sa.ForeignKey("permits.id", ondelete="CASCADE")
     )
+    recipient: Mapped[str | None] = mapped_column(sa.String(254))
+    subject_ref: Mapped[str | None] = mapped_column(sa.String(64))
+    language: Mapped[str | None] = mapped_column(sa.String(8))
     kind: Mapped[str] = mapped_column(sa.String(24))
     status: Mapped[str] = mapped_column(sa.String(8), default="queued")
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
@@ -252,6 +257,7 @@ class Notification(db.Model):
 
     __table_args__ = (
         sa.CheckConstraint("status IN ('queued', 'sent', 'failed')", name="status_valid"),
+        sa.CheckConstraint("permit_id IS NOT NULL OR recipient IS NOT NULL", name="addressed"),
         sa.Index("ix_notifications_permit_id_id", "permit_id", "id"),
         # What is waiting to be sent, soonest first (the sweep's look for lost tasks).
         sa.Index(

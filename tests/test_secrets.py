@@ -112,3 +112,19 @@ def test_make_env_writes_the_secret_key_readable_by_its_owner_only(tmp_path: Pat
     dotenv = tmp_path / ".env"
     assert stat.S_IMODE(dotenv.stat().st_mode) == 0o600
     assert len(dotenv_values(dotenv)["SECRET_KEY"] or "") == 64
+
+
+def test_a_command_without_a_key_says_what_to_change_in_one_line(tmp_path: Path) -> None:
+    flask = Path(sys.executable).parent / "flask"
+    done = subprocess.run(
+        [flask, "--app", str(ROOT / "wsgi.py"), "users", "list"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "INSTANCE_PATH": str(tmp_path / "instance")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 3  # gunicorn's "worker failed to boot": its master stops too
+    assert done.stderr.startswith("permit_service cannot start: SECRET_KEY is not set")
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+    assert done.stdout == ""

@@ -78,11 +78,14 @@ def send_notification(notification_id: int) -> Attempt:
     note = claim(notification_id, now)
     if note is None:
         return Attempt(None)
-    permit = db.session.get(Permit, note.permit_id)
     try:
-        if permit is None or not permit.email:
-            raise mail.Undeliverable("the permit has no e-mail address any more")
-        message = mail.compose(note, permit)
+        if note.permit_id is None:  # to a staff member
+            message = mail.compose_staff(note)
+        else:
+            permit = db.session.get(Permit, note.permit_id)
+            if permit is None or not permit.email:
+                raise mail.Undeliverable("the permit has no e-mail address any more")
+            message = mail.compose(note, permit)
         mail.transport().send(message)
     except mail.Undeliverable as exc:
         return _record_failure(note, exc, final=True)

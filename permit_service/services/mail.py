@@ -9,10 +9,12 @@ nothing these few lines do not. With MAIL_SERVER unset, messages go to INSTANCE_
 
 from __future__ import annotations
 
+import importlib
 import os
 import smtplib
 import ssl
 import tempfile
+from dataclasses import dataclass
 from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -119,6 +121,61 @@ def compose(note: Notification, permit: Permit) -> EmailMessage:
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(text)
     message.add_alternative(html, subtype="html")
+    message["Content-Language"] = language  # after the parts: set_content drops Content-*
+    return message
+
+
+@dataclass(frozen=True)
+class StaffMail:
+    """A message to a staff member, as its composer returns it (strings already translated)."""
+
+    subject: str
+    paragraphs: list[str]
+    link: str | None = None  # where to see it in the service
+    attachment: tuple[str, str, bytes] | None = None  # file name, MIME type, content
+
+
+# Composers of staff messages, by kind: "module:function", imported when a message of that kind
+# is sent. The function takes the Notification (its `subject_ref` names what it is about) and
+# returns a StaffMail; it runs in the message's language (gettext works inside it).
+STAFF_COMPOSERS: dict[str, str] = {
+    "export_ready": "permit_service.services.exports:compose_ready",
+    "report_ready": "permit_service.services.reports:compose_ready",
+}
+
+
+def compose_staff(note: Notification) -> EmailMessage:
+    """The message of a staff notification: plain text, HTML, and its attachment if any."""
+    config = current_app.config
+    language = note.language if note.language in LANGUAGES else DEFAULT_LANGUAGE
+    module, _, function = STAFF_COMPOSERS[note.kind].partition(":")
+    composer = getattr(importlib.import_module(module), function)
+    g.mail_language = language
+    with force_locale(language):
+        staff: StaffMail = composer(note)
+        lines = {
+            "subject": staff.subject,
+            "greeting": gettext("Hello,"),
+            "paragraphs": staff.paragraphs,
+            "link": staff.link,
+            "closing": gettext("Your city's parking permit office"),
+            "automatic": gettext("This message was sent automatically; replies are not read."),
+        }
+        text = render_template("mail/staff.txt", **lines)
+        html = render_template("mail/staff.html", language=language, **lines)
+    message = EmailMessage()
+    message["Subject"] = staff.subject
+    message["From"] = config["MAIL_DEFAULT_SENDER"]
+    message["To"] = note.recipient
+    message["Date"] = format_datetime(note.created_at)
+    message["Message-ID"] = message_id(note.id)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    if staff.attachment is not None:
+        filename, mime_type, content = staff.attachment
+        maintype, _, subtype = mime_type.partition("/")
+        message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
     message["Content-Language"] = language  # after the parts: set_content drops Content-*
     return message
 

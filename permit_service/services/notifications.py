@@ -1,4 +1,5 @@
-"""The outbox: messages to residents, written in the transaction of the change they tell of.
+"""The outbox: messages to residents, written in the transaction of the change they tell of;
+and to staff members (`queue_staff`: an export ready, the monthly report).
 
 Every change a resident should hear of calls `record` (one permit) or builds its statement
 with `outbox_insert` (the sweep's set-based batches): nothing else writes `notifications`. Only
@@ -23,7 +24,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from permit_service.domain import Action, PermitStatus
 from permit_service.extensions import db
-from permit_service.models import Notification, Permit, UTCDateTime
+from permit_service.models import Notification, Permit, UTCDateTime, utcnow
 from permit_service.services.upsert import dialect_insert
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,33 @@ def record(permit_id: str, kind: Kind, at: datetime, *, reason: str | None = Non
     if new_id is not None:
         db.session.info.setdefault(OUTBOX_KEY, []).append(int(new_id))
     return new_id
+
+
+def queue_staff(kind: str, recipient: str, subject_ref: str, *, language: str | None = None) -> int:
+    """Write one message to a staff member (an export ready, the monthly report) in the
+    caller's transaction; its id. Sent after the commit like a resident's, by the same delivery;
+    composed by the function services.mail.STAFF_COMPOSERS names for `kind`."""
+    from permit_service.services.mail import STAFF_COMPOSERS
+
+    if kind not in STAFF_COMPOSERS:
+        raise ValueError(f"no composer for staff messages of kind {kind!r}")
+    now = utcnow()
+    new_id = db.session.execute(
+        sa.insert(NOTIFICATIONS)
+        .values(
+            kind=kind,
+            recipient=recipient,
+            subject_ref=subject_ref,
+            language=language,
+            status=Delivery.QUEUED.value,
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
+        )
+        .returning(N.id)
+    ).scalar_one()
+    db.session.info.setdefault(OUTBOX_KEY, []).append(int(new_id))
+    return int(new_id)
 
 
 # Session.info key: ids written in the current transaction (permit_service.dispatch sends them
