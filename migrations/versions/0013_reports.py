@@ -1,7 +1,7 @@
 """reports: the monthly reports (their PDF and numbers), and an index of events by time
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-03
 
 Creates `reports` (one row per month `YYYY-MM` in CITY_TIMEZONE: when it was made, its
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

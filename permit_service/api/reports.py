@@ -14,14 +14,11 @@ from marshmallow import Schema, ValidationError, fields, validates_schema
 from permit_service.api.blueprint import Blueprint
 from permit_service.api.openapi import ErrorSchema
 from permit_service.api.security import admin_required
-from permit_service.domain_users import Role
 from permit_service.services import reports as service
 
 blp = Blueprint("reports", __name__, url_prefix="/reports", description="Monthly reports")
 
 ADMIN = [{"bearerAuth": []}]
-# Who reads reports: admins and viewers. Any other role (the enforcer's) is refused.
-READERS = frozenset({Role.ADMIN.value, Role.VIEWER.value})
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -59,7 +56,7 @@ def readers_only(view: F) -> F:
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if g.get("api_user_role") not in READERS:
+        if g.get("api_user_role") not in service.READERS:
             abort(403, message="Reports are for admins and viewers.")
         return view(*args, **kwargs)
 

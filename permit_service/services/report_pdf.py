@@ -52,7 +52,7 @@ COUNT_LABELS = {
     "places_given": N_("Places given from a waiting list"),
     "refused": N_("Refused"),
     "revoked": N_("Revoked"),
-    "cancelled": N_("Withdrawn or ended by the resident"),
+    "cancelled": N_("Withdrawn or ended by residents"),
     "renewed": N_("Renewed"),
     "expired": N_("Applications expired (not decided in time)"),
     "ended": N_("Validities ended"),
@@ -189,7 +189,13 @@ STYLES = {
     "body": ParagraphStyle("body", fontName=FONT, fontSize=9.5, leading=13),
     "small": ParagraphStyle("small", fontName=FONT, fontSize=8.5, leading=11.5),
     "head": ParagraphStyle(
-        "head", fontName=BOLD, fontSize=7, leading=9, textColor=INK, alignment=TA_RIGHT
+        "head",
+        fontName=BOLD,
+        fontSize=7,
+        leading=9,
+        textColor=INK,
+        alignment=TA_RIGHT,
+        splitLongWords=0,  # a head wraps between words, never inside one
     ),
     "head_left": ParagraphStyle("head_left", fontName=BOLD, fontSize=7, leading=9, textColor=INK),
 }
@@ -288,8 +294,8 @@ def _zone_table(rows: list[dict[str, Any]], number: Any) -> Table:
         + [number(r[k]) for k in ZONE_COUNTS]
         for r in rows
     ]
-    first = 174 * mm - 18 * mm * len(ZONE_COUNTS)
-    return _table(body, widths=[first] + [18 * mm] * len(ZONE_COUNTS), head=head)
+    first = 174 * mm - 19.5 * mm * len(ZONE_COUNTS)
+    return _table(body, widths=[first] + [19.5 * mm] * len(ZONE_COUNTS), head=head)
 
 
 def _officer_table(rows: list[dict[str, Any]], number: Any) -> Any:

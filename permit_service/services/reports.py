@@ -14,15 +14,23 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from babel.dates import format_date
 from flask import current_app
+from flask_babel import get_locale, gettext
 
 from permit_service.domain import DomainError
+from permit_service.domain_users import Role
 from permit_service.extensions import db
-from permit_service.localtime import city_zone, long_time
-from permit_service.models import Report, utcnow
+from permit_service.localtime import city_zone, cldr_locale, long_time
+from permit_service.models import Notification, Report, User, utcnow
 from permit_service.months import InvalidMonth, Month
+from permit_service.services.mail import StaffMail, Undeliverable
+from permit_service.services.notifications import queue_staff
 from permit_service.services.report_numbers import month_numbers
 from permit_service.services.upsert import dialect_insert
+
+# Who may read reports (API and pages): admins and viewers; any other role (the enforcer's) not.
+READERS = frozenset({Role.ADMIN.value, Role.VIEWER.value})
 
 
 class ReportNotFound(DomainError):
@@ -106,14 +114,52 @@ def make_monthly_report(
             set_={k: insert.excluded[k] for k in values if k != "month"},
         )
     )
-    told = _tell_admins(str(month)) if notify else 0
+    told = _tell_admins(str(month), language) if notify else 0
     db.session.commit()
     return MadeReport(str(month), now, numbers, len(pdf), told)
 
 
-def _tell_admins(month: str) -> int:
-    """Queue the 'report ready' e-mail to every active admin (the caller commits)."""
-    return 0
+def _tell_admins(month: str, language: str) -> int:
+    """Queue the 'report ready' e-mail to every active admin, in the report's language (staff
+    accounts have none of their own); the caller commits."""
+    admins = db.session.scalars(
+        sa.select(User.email).where(User.role == Role.ADMIN.value, User.active.is_(True))
+    ).all()
+    for email in admins:
+        queue_staff(READY_KIND, email, month, language=language)
+    return len(admins)
+
+
+READY_KIND = "report_ready"  # mail.STAFF_COMPOSERS names compose_ready for it
+
+
+def compose_ready(note: Notification) -> StaffMail:
+    """The e-mail telling an admin a month's report is ready, with its PDF attached.
+
+    Runs in the message's language when it is sent (services.mail.compose_staff); the PDF is
+    the month's report as stored then (a report made again since is the newer one).
+    """
+    month = str(note.subject_ref)
+    try:
+        entry, pdf = get_report_pdf(month)
+    except ReportNotFound:
+        raise Undeliverable(f"the report of {month} is gone") from None
+    words = format_date(
+        Month.parse(month).first_day, "LLLL y", locale=cldr_locale(get_locale().language)
+    )
+    return StaffMail(
+        subject=gettext("Monthly report %(month)s is ready", month=words),
+        paragraphs=[
+            gettext(
+                "The parking permits' report of %(month)s is attached (PDF): applications, "
+                "decisions, time to decision, per zone and per officer, and applications per day.",
+                month=words,
+            ),
+            gettext("Every monthly report is listed on the reports page:"),
+        ],
+        link=f"{current_app.config['PUBLIC_BASE_URL']}/admin/reports",
+        attachment=(f"permit-report-{entry.month}.pdf", "application/pdf", pdf),
+    )
 
 
 def list_reports() -> list[ReportEntry]:
