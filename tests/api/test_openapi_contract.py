@@ -21,6 +21,7 @@ from tests.conftest import SEED
 
 METHODS = {"get", "post", "put", "patch", "delete"}
 ERROR_REF = "#/components/schemas/Error"
+BINARY = {"type": "string", "format": "binary"}
 RATE_LIMIT = {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
 
 # SPEC.md section 4, as far as version 1 implements it: each operation and what it may answer.
@@ -47,7 +48,11 @@ CONTRACT = {
     ("post", "/zones"): {"201", "400", "401", "403", "409", "413", "415", "422"},
     ("patch", "/zones/{code}"): {"200", "400", "401", "403", "404", "413", "415", "422"},
     ("get", "/zones/{code}/waitlist"): {"200", "401", "404"},
+    ("get", "/reports"): {"200", "401", "403", "422"},
+    ("get", "/reports/{month}.pdf"): {"200", "401", "403", "404", "422"},
 }
+# Answers that are files, not JSON: their media type, documented as binary.
+FILE_TYPES = {"application/pdf"}
 
 
 @pytest.fixture
@@ -120,7 +125,13 @@ def contract_problems(spec: dict[str, Any]) -> list[str]:
         for code, response in responses.items():
             if not code.startswith("2"):
                 continue
-            schema = response.get("content", {}).get("application/json", {}).get("schema")
+            content = response.get("content", {})
+            files = FILE_TYPES & set(content)
+            if files:
+                if any(content[t].get("schema") != BINARY for t in files):
+                    problems.append(f"{where} {code}: a file answer not documented as binary")
+                continue
+            schema = content.get("application/json", {}).get("schema")
             if schema is None:
                 problems.append(f"{where} {code}: no response schema")
                 continue
