@@ -33,16 +33,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from permit_service.domain import ACTOR_APPLICANT, PermitStatus
 from permit_service.extensions import db
 from permit_service.localtime import start_of_local_day
 from permit_service.models import Permit, PermitEvent, UTCDateTime, Zone
 from permit_service.months import Month
+from permit_service.services.lifecycle import SYSTEM_ACTOR, due
 
 P = Permit.__table__.c
 E = PermitEvent.__table__.c
-SYSTEM = "system"  # services.lifecycle.SYSTEM_ACTOR (not imported: that module is the writer)
+SYSTEM = SYSTEM_ACTOR
 
 # The report's counts, in the order the PDF lists them.
 COUNTS = (
@@ -134,15 +137,15 @@ def month_numbers(month: Month, zone: ZoneInfo, now: datetime) -> dict[str, Any]
             by_zone[code][kind] += n
         if kind in OFFICER_COUNTS and is_officer(actor):
             by_officer[actor][kind] += n
-    for code, expired, ended in session.execute(_TIME_EVENTS, {**in_month, "now": now}):
-        totals["expired"] += expired or 0
-        totals["ended"] += ended or 0
-        by_zone[code]["expired"] += expired or 0
-        by_zone[code]["ended"] += ended or 0
+    for code, (expired, ended) in _time_events({**in_month, "now": now}).items():
+        totals["expired"] += expired
+        totals["ended"] += ended
+        by_zone[code]["expired"] += expired
+        by_zone[code]["ended"] += ended
 
     waits: dict[str, list[float]] = defaultdict(list)
-    for actor, received, decided in session.execute(_DECISION_TIMES, in_month):
-        waits[actor].append(max((decided - received).total_seconds(), 0.0))
+    for actor, seconds in session.execute(_DECISION_TIMES, in_month):
+        waits[actor].append(max(float(seconds), 0.0))
 
     names = dict(session.execute(sa.select(Zone.code, Zone.name)).all())
     quiet = dict.fromkeys(ZONE_COUNTS, 0)
@@ -211,7 +214,7 @@ _CHANGES = (
         E.created_at >= _START,
         E.created_at < _END,
         E.from_status.is_not(None),
-        E.to_status != _EXPIRED,  # time events: counted by their deadline (_TIME_EVENTS)
+        E.to_status != _EXPIRED,  # time events: counted by their deadline (_time_events)
     )
     .group_by(P.zone, E.actor, E.from_status, E.to_status)
 )
@@ -221,29 +224,77 @@ def _count_if(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
     return sa.func.sum(sa.case((condition, 1), else_=0))
 
 
-def _due_in_month(column: sa.Column[Any]) -> sa.ColumnElement[bool]:
-    return sa.and_(column >= _START, column < _END, column <= _NOW)
+def _in_month(column: sa.Column[Any]) -> sa.ColumnElement[bool]:
+    return sa.and_(column >= _START, column < _END)
 
 
-_TIME_EVENTS = (
+# Time events, by zone, each an index range: applications still stored pending whose deadline
+# passed in the month (lifecycle.due: no sweep has recorded them yet), permits stored approved
+# whose validity ended in it, and those the sweep has recorded (stored expired: `expires_at` of
+# an application is kept when it expires and cleared by a decision, so only an expired
+# application has one; `valid_until` of an ended validity is kept).
+_PENDING_DUE = (
+    sa.select(P.zone, sa.func.count())
+    .where(due(PermitStatus.PENDING, _NOW), _in_month(P.expires_at))
+    .group_by(P.zone)
+)
+_APPROVED_DUE = (
+    sa.select(P.zone, sa.func.count())
+    .where(due(PermitStatus.APPROVED, _NOW), _in_month(P.valid_until))
+    .group_by(P.zone)
+)
+_RECORDED = (
     sa.select(
         P.zone,
-        # A pending application's deadline (kept when it expires; cleared by a decision).
-        _count_if(sa.and_(_due_in_month(P.expires_at), P.status.in_((_PENDING, _EXPIRED)))),
-        # An approved permit's end of validity (kept after it ends; a revocation ends it
-        # otherwise).
-        _count_if(sa.and_(_due_in_month(P.valid_until), P.status.in_((_APPROVED, _EXPIRED)))),
+        _count_if(sa.and_(_in_month(P.expires_at), P.expires_at <= _NOW)),
+        _count_if(sa.and_(_in_month(P.valid_until), P.valid_until <= _NOW)),
     )
     .where(
-        sa.or_(
-            sa.and_(P.expires_at >= _START, P.expires_at < _END),
-            sa.and_(P.valid_until >= _START, P.valid_until < _END),
-        )
+        # Written out, no likely(): SQLite then reads the expired ones from the status index
+        # (it holds both deadlines) instead of walking the whole table.
+        P.status == sa.literal_column(f"'{_EXPIRED}'", P.status.type),
+        sa.or_(_in_month(P.expires_at), _in_month(P.valid_until)),
     )
     .group_by(P.zone)
 )
+
+
+def _time_events(params: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """(expired applications, ended validities) of the month, by zone."""
+    found: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for code, n in db.session.execute(_PENDING_DUE, params):
+        found[code][0] += n
+    for code, n in db.session.execute(_APPROVED_DUE, params):
+        found[code][1] += n
+    for code, expired, ended in db.session.execute(_RECORDED, params):
+        found[code][0] += expired or 0
+        found[code][1] += ended or 0
+    return {code: (expired, ended) for code, (expired, ended) in found.items()}
+
+
+class _seconds_between(sa.sql.functions.FunctionElement[float]):  # noqa: N801 - an SQL function
+    """Seconds from the second moment to the first, computed by the database (no row of
+    timestamps to parse in Python: a month's decisions are many)."""
+
+    type = sa.Float()
+    name = "seconds_between"
+    inherit_cache = True
+
+
+@compiles(_seconds_between)
+def _epoch(element: _seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(EXTRACT(EPOCH FROM ({later} - {earlier})) AS DOUBLE PRECISION)"
+
+
+@compiles(_seconds_between, "sqlite")
+def _julian(element: _seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
 _DECISION_TIMES = (
-    sa.select(E.actor, P.created_at, E.created_at)
+    sa.select(E.actor, _seconds_between(E.created_at, P.created_at))
     .select_from(_EVENTS)
     .where(
         E.created_at >= _START,
