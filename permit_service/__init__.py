@@ -127,9 +127,18 @@ def register_blueprints(app: Flask) -> None:
     from permit_service.api.exports import blp as exports_blp
     from permit_service.api.health import blp as health_blp
     from permit_service.api.permits import blp as permits_blp
+    from permit_service.api.reports import blp as reports_blp
     from permit_service.api.zones import blp as zones_blp
 
-    api_blueprints = (permits_blp, zones_blp, exports_blp, health_blp, auth_blp, enforcement_blp)
+    api_blueprints = (
+        permits_blp,
+        zones_blp,
+        exports_blp,
+        reports_blp,
+        health_blp,
+        auth_blp,
+        enforcement_blp,
+    )
     for blp in api_blueprints:
         ext.api.register_blueprint(blp)
         ext.csrf.exempt(blp)  # token-authenticated JSON API: no cookies, so no CSRF
@@ -166,9 +175,10 @@ def register_request_hooks(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """Attach the `flask permits|users|zones|notifications|residents ...` command groups."""
+    """Attach the `flask permits|users|zones|notifications|residents|reports ...` groups."""
     from permit_service.cli import permits_cli, users_cli
     from permit_service.cli_notifications import notifications_cli
+    from permit_service.cli_reports import reports_cli
     from permit_service.cli_residents import residents_cli
     from permit_service.cli_zones import zones_cli
 
@@ -177,6 +187,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(zones_cli)
     app.cli.add_command(notifications_cli)
     app.cli.add_command(residents_cli)
+    app.cli.add_command(reports_cli)
 
 
 def _running_flask_cli() -> bool:

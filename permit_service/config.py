@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,37 @@ def _time_of_day(env: Mapping[str, str], name: str, default: str) -> tuple[int, 
     if hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60:
         return int(hours), int(minutes)
     raise ConfigError(f"{name} must be a local time of day HH:MM such as 03:30, got {value!r}")
+
+
+def _report_language(env: Mapping[str, str]) -> str:
+    """REPORT_LANGUAGE: the monthly report's language, `en` (default) or `de`."""
+    value = (env.get("REPORT_LANGUAGE") or "en").strip().lower()
+    if value not in REPORT_LANGUAGES:
+        raise ConfigError(
+            f"REPORT_LANGUAGE must be one of {', '.join(REPORT_LANGUAGES)}, got {value!r}"
+        )
+    return value
+
+
+REPORT_LANGUAGES = ("en", "de")  # i18n.LANGUAGES (not imported: config loads before Flask-Babel)
+
+
+@dataclass(frozen=True)
+class LocalCrontab:
+    """A Beat entry's time of day in CITY_TIMEZONE (Celery's `timezone`), as crontab fields.
+
+    Celery's own crontab is built from it where Celery is bound (extensions.celery_init_app):
+    reading the configuration must not import Celery (`flask` commands never do).
+    """
+
+    minute: str
+    hour: str
+    day_of_month: str = "*"
+
+
+# The monthly report of the month before: on the 1st, early in the morning, local time (after
+# any daylight-saving switch of the night, and long after the last day's deadlines).
+MONTHLY_REPORT_AT = LocalCrontab(minute="15", hour="3", day_of_month="1")
 
 
 def log_format_from(env: Mapping[str, str]) -> str:
@@ -325,6 +357,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "RETENTION_AT": _time_of_day(env, "RETENTION_AT", "03:30"),
         # Pages show local times in this zone; the API and the database keep UTC.
         "CITY_TIMEZONE": _zone(env),
+        # The monthly report's language (services.reports), English unless told.
+        "REPORT_LANGUAGE": _report_language(env),
         # Shown on the start page as the permit office's contact (unset: no address shown).
         "CONTACT_EMAIL": (env.get("CONTACT_EMAIL") or "").strip(),
         # Flask-Babel: English unless the browser or the language switch asks for German.
@@ -391,9 +425,10 @@ def derived_settings(config: Mapping[str, Any]) -> dict[str, Any]:
             "schedule": sweep,
             # A sweep that could not start before the next one is due is pointless.
             "options": {"expires": sweep},
-        }
+        },
+        "monthly-report": {"task": "reports.make_monthly", "schedule": MONTHLY_REPORT_AT},
     }
-    # Beat reads crontab entries (extensions.nightly_schedule) in the city's local time.
+    # Crontab entries run at the city's local times, daylight saving included.
     celery["timezone"] = config["CITY_TIMEZONE"]
     return {
         "CELERY": celery,

@@ -80,7 +80,7 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(app.config["CELERY"])
     celery_app.conf.beat_schedule = {
-        **celery_app.conf.beat_schedule,
+        **_beat_schedule(celery_app),
         **nightly_schedule(app.config),
     }
     celery_app.set_default()
@@ -104,3 +104,20 @@ def nightly_schedule(config: Any) -> dict[str, Any]:
             "options": {"expires": 6 * 3600},
         }
     }
+
+
+def _beat_schedule(celery_app: Celery) -> dict[str, Any]:
+    """The configured Beat schedule with each config.LocalCrontab as Celery's crontab."""
+    from celery.schedules import crontab
+
+    from permit_service.config import LocalCrontab
+
+    schedule = {}
+    for name, entry in (celery_app.conf.beat_schedule or {}).items():
+        when = entry["schedule"]
+        if isinstance(when, LocalCrontab):
+            when = crontab(
+                minute=when.minute, hour=when.hour, day_of_month=when.day_of_month, app=celery_app
+            )
+        schedule[name] = {**entry, "schedule": when}
+    return schedule

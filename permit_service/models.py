@@ -230,6 +230,9 @@ class PermitEvent(db.Model):
     reason: Mapped[str | None] = mapped_column(sa.String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
+    # A month's events in one index range: the monthly report (migration 0013).
+    __table_args__ = (sa.Index("ix_permit_events_created_at", "created_at"),)
+
 
 class Notification(db.Model):
     """One message to a permit's resident: the outbox row, written with the change it tells of.
@@ -383,6 +386,23 @@ class PermitRead(db.Model):
     __table_args__ = (
         sa.Index("ix_permit_reads_permit_id_id", "permit_id", "id"),
         sa.Index("ix_permit_reads_created_at", "created_at"),
+    )
+
+
+class Report(db.Model):
+    """A month's report (services.reports): its PDF, kept in the database so any web process
+    serves it, and the numbers it shows. One row per month; making it again replaces it."""
+
+    __tablename__ = "reports"
+
+    month: Mapped[str] = mapped_column(sa.String(7), primary_key=True)  # YYYY-MM, city's time
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    language: Mapped[str] = mapped_column(sa.String(8))
+    numbers: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    pdf: Mapped[bytes] = mapped_column(sa.LargeBinary, deferred=True)
+
+    __table_args__ = (
+        sa.CheckConstraint("length(month) = 7 AND substr(month, 5, 1) = '-'", name="month_shape"),
     )
 
 

@@ -6,7 +6,7 @@ from celery import Task, shared_task
 from flask import current_app
 
 from permit_service.db_bounds import background
-from permit_service.services import delivery, exports, retention
+from permit_service.services import delivery, exports, reports, retention
 from permit_service.services.permits import expire_due_permits
 
 
@@ -50,3 +50,10 @@ def run_export(export_id: str) -> str | None:
     # Batches are short statements; the sweep's longer timeout covers a slow filter on a big table.
     with background(current_app.config["SWEEP_STATEMENT_TIMEOUT"]):
         return exports.run_export(export_id)
+
+
+@shared_task(name="reports.make_monthly", ignore_result=True)
+def make_monthly(month: str | None = None) -> str:
+    """Beat, on the 1st: make last month's report (in the city's time) and e-mail the admins."""
+    with background(current_app.config["SWEEP_STATEMENT_TIMEOUT"]):
+        return reports.make_monthly_report(month).month

@@ -40,7 +40,7 @@ def test_upgrade_keeps_accounts_and_tokens_and_admits_enforcers(fresh_url, tmp_p
     app = create_app(base_config(tmp_path, fresh_url))
     now = datetime.now(UTC)
     with app.app_context():
-        upgrade(revision="0012")
+        upgrade(revision="0013")
         sqlite = db.engine.dialect.name == "sqlite"
         stamp = now.replace(tzinfo=None) if sqlite else now
         columns = {c["name"] for c in sa.inspect(db.engine).get_columns("users")}
@@ -81,7 +81,7 @@ def test_upgrade_keeps_accounts_and_tokens_and_admits_enforcers(fresh_url, tmp_p
         assert "enforcement_checks" in sa.inspect(db.engine).get_table_names()
 
         db.session.remove()
-        downgrade(revision="0012")
+        downgrade(revision="0013")
         roles = db.session.execute(sa.text("SELECT role FROM users ORDER BY id")).scalars().all()
         assert roles == ["admin"]  # the enforcer went with its role; the admin and token stay
         assert db.session.execute(sa.text("SELECT count(*) FROM api_tokens")).scalar() == 1

@@ -1,7 +1,7 @@
 """enforcement: the `enforcer` role, the check log, a zone's approved permits in id order
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-03
 
 `enforcer` joins the allowed roles (users' CHECK constraint). `enforcement_checks` logs every
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

@@ -11,6 +11,7 @@ def register_web_blueprints(app: Flask) -> None:
         exports,  # noqa: F401 - adds the exports' pages to `admin`
         queue,  # noqa: F401 - adds the review queue to `admin`
         receipt,  # noqa: F401 - adds the receipt's routes to `web`
+        reports,  # noqa: F401 - adds the monthly reports' page to `admin`
         zones,  # noqa: F401 - adds the zones' pages to `admin`
     )
     from permit_service.web.admin import bp as staff_bp

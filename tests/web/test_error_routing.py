@@ -48,6 +48,7 @@ def test_api_paths_come_from_the_registered_api_blueprints(app):
         "/openapi.json",
         "/permits",
         "/readyz",
+        "/reports",
         "/zones",
     )
     regex = api_routes_regex(api_prefixes(app))

@@ -30,6 +30,9 @@ PAGE_MODULES = sorted(
         PACKAGE / "errors.py",
         PACKAGE / "i18n.py",
         PACKAGE / "localtime.py",
+        # What staff read in the monthly report's PDF (its e-mail: services/reports.py, whose
+        # other messages are the API's and the CLI's, in English).
+        PACKAGE / "services" / "report_pdf.py",
     ]
 )
 GETTEXT_CALLS = {"_", "gettext", "ngettext", "lazy_gettext", "_l", "N_", "Message", "pgettext"}
