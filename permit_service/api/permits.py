@@ -32,8 +32,8 @@ from permit_service.domain import (
 )
 from permit_service.extensions import apply_limit, limiter
 from permit_service.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from permit_service.services import cached, queries
 from permit_service.services import permits as service
-from permit_service.services import queries
 
 blp = Blueprint(
     "permits", __name__, url_prefix="/permits", description="Residential parking permits"
@@ -161,7 +161,7 @@ class Permit(MethodView):
     def get(self, permit_id: str) -> Any:
         """Read one permit by its id (the applicant's receipt)."""
         try:
-            return queries.get_permit(permit_id)
+            return cached.read_permit(permit_id)  # the stored row, cached; status exact now
         except DomainError as exc:
             fail(exc)
 

@@ -18,6 +18,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
+from permit_service import cache
 from permit_service.domain import (
     DEADLINES,
     N_,
@@ -179,6 +180,7 @@ def apply_for_permit(
         try:
             # Back to back with the commit: SQLite's one write lock is held briefly.
             db.session.execute(sa.insert(Permit.__table__), values)
+            cache.touch(db.session, plates=[key])  # the plate's permits (a new id: uncached)
             record_event(values["id"], None, PermitStatus.PENDING, APPLICANT_ACTOR, None, now)
             notifications.record_change(values["id"], None, PermitStatus.PENDING, None, None, now)
             move_counts({PermitStatus.PENDING: 1})
@@ -365,6 +367,8 @@ def _transition(
             sa.update(Permit.__table__).where(*guard).values(**values)
         ).rowcount
         if changed == 1:
+            # Cached reads of the permit, its plate and the zones' places: stale after commit.
+            cache.touch(db.session, permits=[pid], plates=[row.plate_key], zones=True)
             if target is not current:
                 move_counts({current: -1, target: 1})
             placed, at = _places(pid, row.zone, current, target, action, now)
