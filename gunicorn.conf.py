@@ -15,10 +15,23 @@ worker refuses to start unless RATELIMIT_ENABLED=false or RATELIMIT_ALLOW_PER_PR
 """
 
 import os
+import tempfile
 
 from gunicorn.http import wsgi as _gunicorn_wsgi
 
-from permit_service.config import ConfigError, gunicorn_settings, rate_limit_refusal
+# GET /metrics sums every worker's counters (prometheus_client's multiprocess mode): the folder
+# must be known before permit_service.metrics is imported (here, in the master, so every worker
+# inherits it). Unset, each gunicorn gets a fresh folder of its own; `make run` and
+# docker-compose.yml set one that the Celery worker shares (README, Metrics).
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="permit_service-metrics-")
+
+from permit_service import metrics as _metrics  # noqa: E402 - after the folder is set
+from permit_service.config import (  # noqa: E402
+    ConfigError,
+    gunicorn_settings,
+    rate_limit_refusal,
+)
 
 _settings = gunicorn_settings()
 
@@ -76,3 +89,8 @@ def nworkers_changed(server, new_value, old_value):  # noqa: ANN001, ANN201
     if refusal and old_value is not None and new_value > old_value:
         server.log.error(refusal)
         server.num_workers = old_value
+
+
+def child_exit(server, worker):  # noqa: ANN001, ANN201
+    """A worker ended: its live gauges leave /metrics (its counters stay in the sums)."""
+    _metrics.mark_process_dead(worker.pid)

@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
-from permit_service import cache
+from permit_service import cache, metrics
 from permit_service.domain import (
     DEADLINES,
     N_,
@@ -292,13 +292,16 @@ def expire_due_permits(now: datetime | None = None) -> int:
     # sweep's messages, retries whose time has come, any whose task was lost). One read when
     # there is nothing to do.
     offsets, waiting = notifications.outbox_due(now)
-    if offsets and notifications.queue_due_reminders(now, offsets):
+    reminders = notifications.queue_due_reminders(now, offsets) if offsets else 0
+    if reminders:
         waiting = True
+        metrics.notifications("queued", reminders)
     if waiting:
         notifications.request_delivery()
         db.session.commit()
     # One line per sweep, even when nothing was due: operators see the sweep is alive.
     log.info("expired due permits", extra={"count": count})
+    metrics.sweep_finished(count)
     return count
 
 
