@@ -353,6 +353,6 @@ def _sample_sum(text: str, name: str, *labels: str) -> float:
     """The sum of a metric's samples whose label text contains every one of `labels`."""
     total = 0.0
     for line in text.splitlines():
-        if line.startswith(name + "{") and all(label in line for label in labels):
+        if line.startswith((name + "{", name + " ")) and all(label in line for label in labels):
             total += float(line.rsplit(" ", 1)[1])
     return total
