@@ -26,9 +26,12 @@ from prometheus_client import values as _values
 _DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 
 
+_HOST = socket.gethostname()
+
+
 def process_identity(pid: int | None = None) -> str:
-    """How this process's files are named: host name and process id."""
-    return f"{socket.gethostname()}-{pid or os.getpid()}"
+    """How this process's files are named: host name and process id (asked at every update)."""
+    return f"{_HOST}-{pid or os.getpid()}"
 
 
 if _DIR:
