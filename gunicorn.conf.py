@@ -15,6 +15,7 @@ worker refuses to start unless RATELIMIT_ENABLED=false or RATELIMIT_ALLOW_PER_PR
 """
 
 import os
+import shutil
 import tempfile
 
 from gunicorn.http import wsgi as _gunicorn_wsgi
@@ -23,8 +24,10 @@ from gunicorn.http import wsgi as _gunicorn_wsgi
 # must be known before permit_service.metrics is imported (here, in the master, so every worker
 # inherits it). Unset, each gunicorn gets a fresh folder of its own; `make run` and
 # docker-compose.yml set one that the Celery worker shares (README, Metrics).
+_own_metrics_dir = None
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="permit_service-metrics-")
+    _own_metrics_dir = tempfile.mkdtemp(prefix="permit_service-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_metrics_dir
 
 from permit_service import metrics as _metrics  # noqa: E402 - after the folder is set
 from permit_service.config import (  # noqa: E402
@@ -94,3 +97,9 @@ def nworkers_changed(server, new_value, old_value):  # noqa: ANN001, ANN201
 def child_exit(server, worker):  # noqa: ANN001, ANN201
     """A worker ended: its live gauges leave /metrics (its counters stay in the sums)."""
     _metrics.mark_process_dead(worker.pid)
+
+
+def on_exit(server):  # noqa: ANN001, ANN201
+    """The folder this gunicorn made for its metrics goes with it."""
+    if _own_metrics_dir:
+        shutil.rmtree(_own_metrics_dir, ignore_errors=True)

@@ -231,11 +231,16 @@ class LocalStore:
                     try:
                         if os.fstat(fd).st_size < size:
                             fcntl.flock(fd, fcntl.LOCK_EX)
-                            if os.fstat(fd).st_size < size:
-                                os.ftruncate(fd, size)
+                            try:
+                                if os.fstat(fd).st_size < size:
+                                    os.ftruncate(fd, size)
+                            finally:
+                                # Explicitly: the mapping below keeps the open file (and
+                                # a lock on it) alive after the descriptor is closed.
+                                fcntl.flock(fd, fcntl.LOCK_UN)
                         self._map = mmap.mmap(fd, size)  # the mapping outlives the descriptor
                     finally:
-                        os.close(fd)  # also releases the lock
+                        os.close(fd)
                     self._pid = os.getpid()
         return self._map
 

@@ -16,16 +16,12 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from typing import Any
 
-import prometheus_client
-from prometheus_client import values as _values
-
-# prometheus_client's own variable (it reads it too): set before any process imports this.
+# prometheus_client's own variable (it reads it too): set before any process counts anything.
 _DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-
-
 _HOST = socket.gethostname()
 
 
@@ -34,92 +30,120 @@ def process_identity(pid: int | None = None) -> str:
     return f"{_HOST}-{pid or os.getpid()}"
 
 
-if _DIR:
-    os.makedirs(_DIR, exist_ok=True)
-    _values.ValueClass = _values.MultiProcessValue(process_identifier=process_identity)
+class _Metrics:
+    """The metric objects; built on first use, so a `flask` command that counts nothing never
+    imports prometheus_client (a quarter of a second on a busy machine)."""
 
-from prometheus_client import Counter, Histogram  # noqa: E402 - after choosing the value class
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Histogram, values
 
-REQUESTS = Counter(
-    "permit_http_requests_total",
-    "HTTP requests answered, by endpoint (Flask's endpoint name), method and status code.",
-    ["endpoint", "method", "status"],
-)
-LATENCY = Histogram(
-    "permit_http_request_duration_seconds",
-    "Time from the request's arrival in the app to its response, by endpoint.",
-    ["endpoint"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
-)
-CACHE = Counter(
-    "permit_cache_requests_total",
-    "Cached reads by cache and result: hit, miss, error (cache unavailable: read uncached).",
-    ["cache", "result"],
-)
-SWEEP_RUNS = Counter("permit_sweep_runs_total", "Sweeps run (the Beat task and the CLI).")
-SWEEP_MOVED = Counter(
-    "permit_sweep_permits_moved_total",
-    "Permits the sweeps moved (pending past the deadline or approved past validity: expired).",
-)
-NOTIFICATIONS = Counter(
-    "permit_notifications_total",
-    "Notifications by event: queued (recorded for sending), sent, failed (for good), retried.",
-    ["event"],
-)
-EXPORTS = Counter("permit_export_jobs_total", "Export jobs finished, by outcome.", ["status"])
+        if _DIR:
+            os.makedirs(_DIR, exist_ok=True)
+            values.ValueClass = values.MultiProcessValue(process_identifier=process_identity)
+        self.REQUESTS = Counter(
+            "permit_http_requests_total",
+            "HTTP requests answered, by endpoint (Flask's endpoint name), method and status.",
+            ["endpoint", "method", "status"],
+        )
+        self.LATENCY = Histogram(
+            "permit_http_request_duration_seconds",
+            "Time from the request's arrival in the app to its response, by endpoint.",
+            ["endpoint"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )
+        self.CACHE = Counter(
+            "permit_cache_requests_total",
+            "Cached reads by cache and result: hit, miss, error (cache unavailable: uncached).",
+            ["cache", "result"],
+        )
+        self.SWEEP_RUNS = Counter("permit_sweep_runs_total", "Sweeps run (Beat's task, the CLI).")
+        self.SWEEP_MOVED = Counter(
+            "permit_sweep_permits_moved_total",
+            "Permits the sweeps moved (pending past the deadline or approved past validity).",
+        )
+        self.NOTIFICATIONS = Counter(
+            "permit_notifications_total",
+            "Notifications by event: queued (recorded to send), sent, failed (for good), retried.",
+            ["event"],
+        )
+        self.EXPORTS = Counter(
+            "permit_export_jobs_total", "Export jobs finished, by outcome.", ["status"]
+        )
+        self.children: dict[Any, Any] = {}
 
-_requests: dict[tuple[str, str, int], Any] = {}
-_latency: dict[str, Any] = {}
+
+_built: _Metrics | None = None
+_lock = threading.Lock()
+
+
+def get() -> _Metrics:
+    """The metric objects of this process (built once)."""
+    global _built
+    if _built is None:
+        with _lock:
+            if _built is None:
+                _built = _Metrics()
+    return _built
+
+
+def _child(metric: str, *labels: str) -> Any:
+    m = get()
+    key = (metric, *labels)
+    child = m.children.get(key)
+    if child is None:
+        child = m.children[key] = getattr(m, metric).labels(*labels)
+    return child
 
 
 def observe_request(endpoint: str | None, method: str, status: int, seconds: float) -> None:
-    """Count one answered request (children cached: a few dict lookups and two mmap writes)."""
+    """Count one answered request (children cached: a few dict lookups and three mmap writes)."""
+    m = _built or get()
     name = endpoint or "unmatched"
-    key = (name, method, status)
-    child = _requests.get(key)
-    if child is None:
-        child = _requests[key] = REQUESTS.labels(name, method, str(status))
-    child.inc()
-    hist = _latency.get(name)
+    children = m.children
+    counter = children.get(("REQUESTS", name, method, status))
+    if counter is None:
+        counter = children[("REQUESTS", name, method, status)] = m.REQUESTS.labels(
+            name, method, str(status)
+        )
+    counter.inc()
+    hist = children.get(("LATENCY", name))
     if hist is None:
-        hist = _latency[name] = LATENCY.labels(name)
+        hist = children[("LATENCY", name)] = m.LATENCY.labels(name)
     hist.observe(seconds)
-
-
-_cache: dict[tuple[str, str], Any] = {}
 
 
 def cache_event(cache: str, result: str) -> None:
     """A cached read: `hit`, `miss` or `error`."""
-    child = _cache.get((cache, result))
-    if child is None:
-        child = _cache[(cache, result)] = CACHE.labels(cache, result)
-    child.inc()
+    _child("CACHE", cache, result).inc()
 
 
 def sweep_finished(moved: int) -> None:
-    SWEEP_RUNS.inc()
+    m = get()
+    m.SWEEP_RUNS.inc()
     if moved:
-        SWEEP_MOVED.inc(moved)
+        m.SWEEP_MOVED.inc(moved)
 
 
 def notifications(event: str, n: int = 1) -> None:
     """`queued`, `sent`, `failed` or `retried`."""
     if n:
-        NOTIFICATIONS.labels(event).inc(n)
+        _child("NOTIFICATIONS", event).inc(n)
 
 
 def export_finished(status: str) -> None:
     """An export job ended: `done` or `failed` (the exports code calls this)."""
-    EXPORTS.labels(status).inc()
+    _child("EXPORTS", status).inc()
 
 
 def exposition() -> tuple[bytes, str]:
     """The metrics text of every process (multiprocess mode) or of this one."""
+    get()
+    import prometheus_client
+
     if _DIR:
-        registry = prometheus_client.CollectorRegistry()
         from prometheus_client import multiprocess
 
+        registry = prometheus_client.CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=_DIR)
     else:
         registry = prometheus_client.REGISTRY

@@ -191,4 +191,27 @@ def test_an_unreachable_redis_answers_from_the_database_quickly(app_factory: Any
 
 
 def _errors(name: str) -> float:
-    return metrics.CACHE.labels(name, "error")._value.get()
+    return metrics.get().CACHE.labels(name, "error")._value.get()
+
+
+def test_the_generations_file_is_never_left_locked(tmp_path: Any) -> None:
+    """Mapping the file takes its lock to size it; the mapping must not keep that lock (another
+    process's bump would wait for ever)."""
+    import fcntl
+    import os
+
+    from cachelib import SimpleCache
+
+    from permit_service.cache import LocalStore
+
+    path = str(tmp_path / "cache-generations")
+    store = LocalStore(SimpleCache(), path)
+    assert store.fetch(["a"], "k") == ((0,), None)
+    fd = os.open(path, os.O_RDWR)  # a new open file, as another process's would be
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises BlockingIOError when held
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+    store.bump(["a"], everything=False)
+    assert store.fetch(["a"], "k") == ((1,), None)
