@@ -41,7 +41,7 @@ COPY permit_service ./permit_service
 RUN pybabel compile -d permit_service/translations
 # instance/ is the one writable place (Beat's schedule file); data lives in PostgreSQL.
 RUN python -m compileall -q permit_service migrations \
-    && mkdir -p /app/instance && chown app:app /app/instance
+    && mkdir -p /app/instance/metrics && chown app:app /app/instance /app/instance/metrics
 USER app
 EXPOSE 8000
 # Liveness of the web process; compose overrides it per service (readiness for app, ping for worker).

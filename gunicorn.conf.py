@@ -15,10 +15,26 @@ worker refuses to start unless RATELIMIT_ENABLED=false or RATELIMIT_ALLOW_PER_PR
 """
 
 import os
+import shutil
+import tempfile
 
 from gunicorn.http import wsgi as _gunicorn_wsgi
 
-from permit_service.config import ConfigError, gunicorn_settings, rate_limit_refusal
+# GET /metrics sums every worker's counters (prometheus_client's multiprocess mode): the folder
+# must be known before permit_service.metrics is imported (here, in the master, so every worker
+# inherits it). Unset, each gunicorn gets a fresh folder of its own; `make run` and
+# docker-compose.yml set one that the Celery worker shares (README, Metrics).
+_own_metrics_dir = None
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _own_metrics_dir = tempfile.mkdtemp(prefix="permit_service-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_metrics_dir
+
+from permit_service import metrics as _metrics  # noqa: E402 - after the folder is set
+from permit_service.config import (  # noqa: E402
+    ConfigError,
+    gunicorn_settings,
+    rate_limit_refusal,
+)
 
 _settings = gunicorn_settings()
 
@@ -76,3 +92,14 @@ def nworkers_changed(server, new_value, old_value):  # noqa: ANN001, ANN201
     if refusal and old_value is not None and new_value > old_value:
         server.log.error(refusal)
         server.num_workers = old_value
+
+
+def child_exit(server, worker):  # noqa: ANN001, ANN201
+    """A worker ended: its live gauges leave /metrics (its counters stay in the sums)."""
+    _metrics.mark_process_dead(worker.pid)
+
+
+def on_exit(server):  # noqa: ANN001, ANN201
+    """The folder this gunicorn made for its metrics goes with it."""
+    if _own_metrics_dir:
+        shutil.rmtree(_own_metrics_dir, ignore_errors=True)

@@ -15,6 +15,7 @@ from flask_babel import gettext
 from permit_service import db_bounds
 from permit_service import extensions as ext
 from permit_service.api.json_body import BodyLimitedRequest
+from permit_service.cache import init_cache
 from permit_service.config import (
     check_production_safety,
     derived_settings,
@@ -35,6 +36,7 @@ from permit_service.logging_setup import (
     init_task_request_ids,
     set_log_key,
 )
+from permit_service.metrics import init_metrics
 from permit_service.models import use_postgresql_where
 from permit_service.services.sessions import resume_session
 from permit_service.unavailable import register_unavailable_handler
@@ -61,7 +63,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     configure_logging(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
     set_log_key(app.config["SECRET_KEY"])  # permit ids in logs become keyed hashes
 
+    init_metrics(app)  # first: its timer starts before any other hook can answer
     register_extensions(app)
+    init_cache(app)  # cached reads, invalidated after each commit (Redis with CACHE_URL)
     if _running_flask_cli():
         # `flask ...` commands: the API, its OpenAPI document and the pages load on first use
         # of a route (`flask run`, `flask routes`, url_for), not for `flask users list`.

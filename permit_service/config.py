@@ -372,6 +372,12 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX") or "permit_service",
+        # Cached reads (permit_service/cache.py): Redis when CACHE_URL is set, shared by every
+        # worker and host; unset, each process caches for itself (one host only). CACHE_TIMEOUT:
+        # seconds a value is kept at most (invalidation makes it exact long before).
+        "CACHE_URL": (env.get("CACHE_URL") or "").strip() or None,
+        "CACHE_TIMEOUT": _int(env, "CACHE_TIMEOUT", 300),
+        "CACHE_KEY_PREFIX": env.get("CACHE_KEY_PREFIX") or "permit_service:cache:",
         "CORS_ORIGINS": cors,
         "SESSION_COOKIE_SECURE": _bool(env.get("SESSION_COOKIE_SECURE"), False),
         # Redirect http:// to https:// and send HSTS (only behind TLS; see TRUSTED_PROXIES).

@@ -23,6 +23,7 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from permit_service import metrics
 from permit_service.services.notifications import DELIVER_KEY, OUTBOX_KEY
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ def _after_commit(session: Session) -> None:
     if not (ids or deliver) or not has_app_context():
         return
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    metrics.notifications("queued", len(ids or ()))
     for nid in ids or ():
         publisher.submit(app, SEND_TASK, [nid])
     if deliver:

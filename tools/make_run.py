@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -110,6 +111,15 @@ def main(port: int) -> int:
     honcho.manager.SIGNALS[signal.SIGINT]["rc"] = 0  # Ctrl-C is how a developer stops it
     if not _setting("PUBLIC_BASE_URL"):  # receipt links in e-mails point at this instance
         os.environ["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+    if not _setting("PROMETHEUS_MULTIPROC_DIR"):
+        # GET /metrics sums the web and the Celery worker's counters from one folder, emptied
+        # at each start (counters start again from 0, as Prometheus expects after a restart).
+        folder = os.path.abspath(
+            os.path.join(os.environ.get("INSTANCE_PATH") or "instance", "metrics")
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
     give_back = _take_terminal()
     threading.Thread(target=_announce_when_ready, args=(port,), daemon=True).start()
     try:

@@ -35,7 +35,7 @@ from permit_service.domain import (
 )
 from permit_service.extensions import apply_limit, limiter
 from permit_service.i18n import DEFAULT_LANGUAGE, LANGUAGES
-from permit_service.services import audit, queries
+from permit_service.services import audit, cached, queries
 from permit_service.services import permits as service
 
 blp = Blueprint(
@@ -173,7 +173,7 @@ class Permit(MethodView):
         if reader is not None:
             audit.record_read(reader, audit.ReadKind.API_PERMIT, permit_id)
         try:
-            return queries.get_permit(permit_id)
+            return cached.read_permit(permit_id)  # the stored row, cached; status exact now
         except DomainError as exc:
             fail(exc)
 

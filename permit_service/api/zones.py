@@ -17,6 +17,7 @@ from permit_service.api.schemas import (
 )
 from permit_service.api.security import admin_required
 from permit_service.domain import DomainError
+from permit_service.services import cached
 from permit_service.services import zones as service
 
 blp = Blueprint("zones", __name__, url_prefix="/zones", description="Zones, quotas and fees")
@@ -46,7 +47,7 @@ class Zones(MethodView):
         `valid_permits` counts the zone's approved permits valid now; `waitlist_length` the
         permits waiting for a place.
         """
-        return service.list_zones()
+        return cached.list_zones()
 
     @admin_required(write=True)
     @blp.arguments(ZoneCreateSchema, example={"code": "NORTH", "name": "North", "quota": 100})

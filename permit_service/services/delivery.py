@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
+from permit_service import metrics
 from permit_service.extensions import db
 from permit_service.models import Notification, Permit, utcnow
 from permit_service.services.notifications import NOTIFICATIONS, Delivery, N, request_delivery
@@ -101,6 +102,7 @@ def send_notification(notification_id: int) -> Attempt:
         .values(status=Delivery.SENT.value, sent_at=utcnow(), last_error=None)
     )
     db.session.commit()
+    metrics.notifications("sent")
     log.info("notification sent", extra={"notification_id": nid, "kind": kind})
     return Attempt(Delivery.SENT)
 
@@ -119,6 +121,7 @@ def _record_failure(note: Notification, exc: Exception, *, final: bool) -> Attem
         result = Attempt(Delivery.QUEUED, retry_in=delay, error=error)
     db.session.execute(sa.update(NOTIFICATIONS).where(N.id == nid).values(**values))
     db.session.commit()
+    metrics.notifications("failed" if result.status is Delivery.FAILED else "retried")
     log.warning(
         "notification not sent",
         extra={

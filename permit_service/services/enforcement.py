@@ -36,7 +36,7 @@ from permit_service.domain import (
 )
 from permit_service.extensions import db
 from permit_service.models import Zone, utcnow
-from permit_service.services import check_log
+from permit_service.services import cached, check_log
 from permit_service.services.lifecycle import P, stored_in
 
 # (zone, status, valid_from, valid_until) of one of a plate's permits that had a validity.
@@ -103,7 +103,8 @@ def check(plate: str, zone: str, at: datetime | None, user_id: int) -> Check:
     moment = now if at is None else at
     key = plate_key(plate)
     grace = timedelta(seconds=current_app.config["ENFORCEMENT_GRACE_SECONDS"])
-    until = decide(plate_permits(key), code, moment, grace)
+    # The plate's permits as stored, cached until a change of one of them commits (services.cached).
+    until = decide(cached.cached_plate_permits(key, plate_permits), code, moment, grace)
     # A permit allowing parking proves the zone exists; only a refusal looks the zone up.
     if until is None and not zone_exists(code):
         raise ValidationFailed({"zone": [no_zone(code)]})

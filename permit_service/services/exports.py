@@ -42,6 +42,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale, gettext, ngettext
 
+from permit_service import metrics
 from permit_service.domain import (
     DomainError,
     PermitStatus,
@@ -306,13 +307,16 @@ def _write(export_id: str, attempt: int, filters: queries.Filters, now: datetime
 
 def _finish(export_id: str, attempt: int, status: str, **values: Any) -> bool:
     """running -> done|failed, if this run still holds the export (compare-and-set)."""
-    return bool(
+    finished = bool(
         db.session.execute(
             sa.update(Export.__table__)
             .where(X.id == export_id, X.attempt == attempt, X.status == "running")
             .values(status=status, finished_at=utcnow(), **values)
         ).rowcount
     )
+    if finished:
+        metrics.export_finished(status)
+    return finished
 
 
 def _tell_requester(export_id: str) -> None:
@@ -474,11 +478,13 @@ def _pick_up_lost(now: datetime) -> list[str] | None:
     if stale is None:  # the usual case: one read of the partial index, no write (SQLite's lock)
         return None
     silent = sa.and_(X.status == "running", X.heartbeat_at < now - timedelta(seconds=LEASE_SECONDS))
-    db.session.execute(
+    lost = db.session.execute(
         sa.update(Export.__table__)
         .where(silent, X.attempt >= MAX_ATTEMPTS)
         .values(status="failed", finished_at=now, error="WorkerLost")
-    )
+    ).rowcount
+    for _ in range(max(lost, 0)):
+        metrics.export_finished("failed")
     requeued = db.session.scalars(
         sa.update(Export.__table__)
         .where(silent, X.attempt < MAX_ATTEMPTS)

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from permit_service import cache
 from permit_service.domain import (
     ACTOR_APPLICANT,
     DEADLINES,
@@ -231,19 +232,34 @@ def _move_due(
         # One statement: the UPDATE's RETURNING feeds the INSERTs, so only rows this statement
         # really changed get an event and a notification, even when a sweep or an approve runs
         # concurrently (the UPDATE waits for a row another transaction holds, then re-checks it).
-        moved = move.where(*where).returning(P.id, P.zone, P.email, P.valid_until).cte("moved")
+        moved = (
+            move.where(*where)
+            .returning(P.id, P.zone, P.email, P.valid_until, P.plate_key)
+            .cte("moved")
+        )
         told = outbox_insert(kind, moved, now).cte("told")
         recorded = sa.insert(E).from_select(columns, sa.select(moved.c.id, *literals))
-        by_zone = sa.select(moved.c.zone, sa.func.count()).group_by(moved.c.zone)
-        return dict(db.session.execute(by_zone.add_cte(recorded.cte("recorded"), told)).all())
-    # SQLite: the first write takes the database's single write lock, so no other writer can
-    # change these rows between the statements of this transaction.
-    db.session.execute(sa.insert(E).from_select(columns, sa.select(P.id, *literals).where(*where)))
-    db.session.execute(outbox_insert(kind, Permit.__table__, now, *where))
-    by_zone = dict(
-        db.session.execute(sa.select(P.zone, sa.func.count()).where(*where).group_by(P.zone)).all()
+        rows = sa.select(moved.c.id, moved.c.plate_key, moved.c.zone)
+        rows = db.session.execute(rows.add_cte(recorded.cte("recorded"), told)).all()
+    else:
+        # SQLite: the first write takes the database's single write lock, so no other writer
+        # can change these rows between the statements of this transaction.
+        db.session.execute(
+            sa.insert(E).from_select(columns, sa.select(P.id, *literals).where(*where))
+        )
+        db.session.execute(outbox_insert(kind, Permit.__table__, now, *where))
+        rows = db.session.execute(sa.select(P.id, P.plate_key, P.zone).where(*where)).all()
+        db.session.execute(move.where(*where))
+    by_zone: dict[str, int] = {}
+    for row in rows:
+        by_zone[row.zone] = by_zone.get(row.zone, 0) + 1
+    # Cached reads of these permits, their plates and (places) the zones: stale after commit.
+    cache.touch(
+        db.session,
+        permits=[r.id for r in rows],
+        plates=[r.plate_key for r in rows],
+        zones=status is PLACE_HOLDING,
     )
-    db.session.execute(move.where(*where))
     return by_zone
 
 
@@ -253,6 +269,8 @@ def leave_places(by_zone: Mapping[str, int]) -> None:
     stored as approved. A lowered quota's surplus shrinks first. Zone rows are locked in code
     order, as every zone locker takes them (services.zones), after the permit rows.
     """
+    if any(by_zone.values()):
+        cache.touch(db.session, zones=True)
     for code in sorted(by_zone):
         n = by_zone[code]
         if n:
@@ -306,7 +324,7 @@ def move_due_batch(
         "after_id": (after or _START)[1],
     }
     if _dialect() == "postgresql":
-        seen, moved, last_at, last_id, left = db.session.execute(
+        seen, moved, last_at, last_id, left, ids, plates = db.session.execute(
             _pg_batch(status, target), params
         ).one()
         after = (last_at, last_id) if seen else after
@@ -315,6 +333,10 @@ def move_due_batch(
         # SQLite: the transaction holds the single write lock (the sweep begins it IMMEDIATE;
         # otherwise the INSERT takes it), so the statements see the same rows. Moved rows
         # leave the partial index: the next batch starts at the front again, no key needed.
+        ids, plates = [], []
+        for pid, key in db.session.execute(_sqlite_keys(status), params):
+            ids.append(pid)
+            plates.append(key)
         seen = db.session.execute(_sqlite_events(status, target), params).rowcount
         db.session.execute(_sqlite_outbox(status), params)
         left = {}
@@ -324,6 +346,11 @@ def move_due_batch(
         assert moved == seen, "the batch's rows changed under the write lock"
     if moved:
         move_counts({status: -moved, target: moved})
+        # Set-based: the ids and plates the batch's statement returned (a big batch: all).
+        if moved > cache.BULK_LIMIT:
+            cache.touch(db.session, everything=True)
+        else:
+            cache.touch(db.session, permits=ids or (), plates=plates or ())
     if status is PLACE_HOLDING:
         leave_places(left)
     return Batch(seen=seen, moved=moved, after=after, left=left)
@@ -393,7 +420,7 @@ def _pg_batch(status: PermitStatus, target: PermitStatus) -> sa.Select[Any]:
         sa.update(Permit.__table__)
         .where(sa.any_(tids) == _CTID, due(status))
         .values(status=target.value, updated_at=NOW)
-        .returning(P.id, P.zone, P.email, P.valid_until)
+        .returning(P.id, P.zone, P.email, P.valid_until, P.plate_key)
         .cte("moved")
     )
     columns, literals = _event_columns(status, target, NOW)
@@ -406,6 +433,9 @@ def _pg_batch(status: PermitStatus, target: PermitStatus) -> sa.Select[Any]:
         if status is PLACE_HOLDING
         else sa.null()
     )
+    # What the batch moved, for the cache's invalidation (services.cache.touch).
+    ids = sa.select(sa.func.array_agg(moved.c.id)).scalar_subquery()
+    plates = sa.select(sa.func.array_agg(moved.c.plate_key)).scalar_subquery()
     last_at = sa.select(sa.func.max(batch.c.deadline)).scalar_subquery()
     last_id = (
         sa.select(sa.func.max(batch.c.id)).where(batch.c.deadline == last_at).scalar_subquery()
@@ -416,6 +446,8 @@ def _pg_batch(status: PermitStatus, target: PermitStatus) -> sa.Select[Any]:
         last_at,
         last_id,
         left,
+        ids,
+        plates,
     ).add_cte(recorded, told)
 
 
@@ -426,6 +458,12 @@ def _sqlite_events(status: PermitStatus, target: PermitStatus) -> sa.Insert:
 
 
 _ROWID = sa.literal_column("permits.rowid")
+
+
+@functools.cache
+def _sqlite_keys(status: PermitStatus) -> sa.Select[Any]:
+    """The batch's ids and plate keys (taken before they move, under the write lock)."""
+    return _next_due(status, P.id, P.plate_key)
 
 
 @functools.cache

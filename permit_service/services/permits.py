@@ -18,6 +18,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
+from permit_service import cache, metrics
 from permit_service.domain import (
     DEADLINES,
     N_,
@@ -179,6 +180,7 @@ def apply_for_permit(
         try:
             # Back to back with the commit: SQLite's one write lock is held briefly.
             db.session.execute(sa.insert(Permit.__table__), values)
+            cache.touch(db.session, plates=[key])  # the plate's permits (a new id: uncached)
             record_event(values["id"], None, PermitStatus.PENDING, APPLICANT_ACTOR, None, now)
             notifications.record_change(values["id"], None, PermitStatus.PENDING, None, None, now)
             move_counts({PermitStatus.PENDING: 1})
@@ -290,8 +292,10 @@ def expire_due_permits(now: datetime | None = None) -> int:
     # sweep's messages, retries whose time has come, any whose task was lost). One read when
     # there is nothing to do.
     offsets, waiting = notifications.outbox_due(now)
-    if offsets and notifications.queue_due_reminders(now, offsets):
+    reminders = notifications.queue_due_reminders(now, offsets) if offsets else 0
+    if reminders:
         waiting = True
+        metrics.notifications("queued", reminders)
     if waiting:
         notifications.request_delivery()
         db.session.commit()
@@ -299,6 +303,7 @@ def expire_due_permits(now: datetime | None = None) -> int:
     checks = delete_old_checks(now, current_app.config["ENFORCEMENT_LOG_HOURS"])
     # One line per sweep, even when nothing was due: operators see the sweep is alive.
     log.info("expired due permits", extra={"count": count, "checks_deleted": checks})
+    metrics.sweep_finished(count)
     return count
 
 
@@ -367,6 +372,8 @@ def _transition(
             sa.update(Permit.__table__).where(*guard).values(**values)
         ).rowcount
         if changed == 1:
+            # Cached reads of the permit, its plate and the zones' places: stale after commit.
+            cache.touch(db.session, permits=[pid], plates=[row.plate_key], zones=True)
             if target is not current:
                 move_counts({current: -1, target: 1})
             placed, at = _places(pid, row.zone, current, target, action, now)

@@ -41,6 +41,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
+from permit_service import cache
 from permit_service.domain import PermitStatus
 from permit_service.extensions import db
 from permit_service.models import (
@@ -183,6 +184,9 @@ def _anonymise_batch(
         ids = sa.select(P.id).where(P.id.in_(changed))
         for step in SCRUB_STEPS:
             db.session.execute(step(ids))
+        # Cached reads (a permit's row, its plate's permits) go after the commit: the plates
+        # are gone from the rows now, so every cached value is retired (a nightly batch).
+        cache.touch(db.session, permits=changed, everything=True)
     last = rows[-1]
     return len(rows), len(changed), (last.updated_at, last.id)
 

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
+from permit_service import cache
 from permit_service.domain import PermitStatus
 from permit_service.extensions import db
 from permit_service.models import DEFAULT_ZONE, Permit, PermitEvent, Zone, utcnow
@@ -142,6 +143,7 @@ def seed_permits(
             db.session.execute(sa.insert(permits_t), permits)
             db.session.execute(sa.insert(events_t), events)
         move_counts(moved)
+        cache.touch(db.session, everything=True)  # new plates' permits, the zones' counts
         if moved[PermitStatus.APPROVED]:
             zones = Zone.__table__.c
             db.session.execute(

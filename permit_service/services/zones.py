@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from permit_service import cache
 from permit_service.domain import (
     N_,
     Action,
@@ -148,6 +149,7 @@ def create_zone(
     )
     try:
         db.session.execute(sa.insert(Zone.__table__).values(**clean, valid_permits=0, surplus=0))
+        cache.touch(db.session, zones=True)
         db.session.commit()
     except IntegrityError as exc:
         db.session.rollback()
@@ -171,6 +173,7 @@ def update_zone(
     clean = _clean({k: v for k, v in given.items() if v is not UNSET})
     key = _code_or_missing(code)
     row = _lock(key)
+    cache.touch(db.session, zones=True)
     if "quota" in clean:
         new = clean["quota"]
         clean["surplus"] = 0 if new is None else max(0, row.valid_permits - new)
@@ -279,6 +282,7 @@ def take_place(code: str) -> bool:
     row = _lock(code)
     if row.quota is not None and row.valid_permits >= row.quota:
         return False
+    cache.touch(db.session, zones=True)
     db.session.execute(
         sa.update(Zone.__table__).where(Z.code == code).values(valid_permits=Z.valid_permits + 1)
     )
@@ -328,17 +332,15 @@ def give_places(code: str) -> int:
         free = None if row.quota is None else row.quota - row.valid_permits
         if free is not None and free <= 0:
             return given
-        heads = list(
-            db.session.scalars(
-                sa.select(P.id)
-                .where(P.zone == code, P.status == PermitStatus.WAITLISTED.value)
-                .order_by(P.waitlisted_at, P.id)
-                .limit(min(free, 100) if free is not None else 100)
-            )
-        )
+        heads = db.session.execute(
+            sa.select(P.id, P.plate_key)
+            .where(P.zone == code, P.status == PermitStatus.WAITLISTED.value)
+            .order_by(P.waitlisted_at, P.id)
+            .limit(min(free, 100) if free is not None else 100)
+        ).all()
         if not heads:
             return given
-        for pid in heads:
+        for pid, key in heads:
             now = utcnow()
             until = default_valid_until(now, tz, config["PERMIT_VALIDITY_DAYS"])
             moved = db.session.execute(
@@ -354,6 +356,7 @@ def give_places(code: str) -> int:
             ).rowcount
             if moved != 1:  # left the line meanwhile (cancelled, revoked): the next one
                 continue
+            cache.touch(db.session, permits=[pid], plates=[key], zones=True)
             db.session.execute(
                 sa.update(Zone.__table__)
                 .where(Z.code == code)
