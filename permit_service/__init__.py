@@ -27,6 +27,7 @@ from permit_service.domain import N_
 from permit_service.errors import is_api_path, record_api_blueprints, register_errorhandlers
 from permit_service.hardening import allow_swagger_ui, init_cors, init_hardening
 from permit_service.i18n import init_i18n
+from permit_service.json_provider import OrjsonProvider
 from permit_service.lazy_migrate import init_lazy_migrate
 from permit_service.lazy_routes import App, defer_routes_in_commands
 from permit_service.logging_setup import (
@@ -50,6 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     os.makedirs(app.instance_path, exist_ok=True)
     app.request_class = BodyLimitedRequest  # request.get_json(): the API's JSON limits
+    app.json = OrjsonProvider(app)  # the same JSON, encoded by orjson (json_provider.py)
     app.config.from_mapping(load_config(app.instance_path))
     app.config.update(overrides)
     app.config.update(derived_settings(app.config))

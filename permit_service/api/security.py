@@ -15,7 +15,7 @@ from typing import Any, NoReturn, TypeVar
 from flask import g, request
 from flask_smorest import abort
 
-from permit_service.services.tokens import verify_token
+from permit_service.services.tokens import token_holder
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,13 +47,12 @@ def authenticate_request(write: bool) -> None:
     token = _bearer_token()
     if token is None:
         _unauthorized("Authentication required: send 'Authorization: Bearer <token>'.", False)
-    user = verify_token(token) if _TOKEN_SHAPE.fullmatch(token) else None
+    user = token_holder(token) if _TOKEN_SHAPE.fullmatch(token) else None
     if user is None:
         _unauthorized("The token is invalid, expired or revoked.", invalid=True)
     if write and not user.is_admin:
         abort(403, message="This action needs the admin role; viewers may only read.")
-    # Keep plain values: the view's service call commits, which expires the ORM object.
-    g.api_user_id = user.id
+    g.api_user_id = user.user_id
     g.api_user_email = user.email
 
 
