@@ -87,6 +87,7 @@ def register_extensions(app: Flask) -> None:
     init_lazy_migrate(app, ext.db, os.path.join(os.path.dirname(app.root_path), "migrations"))
     ext.csrf.init_app(app)
     ext.limiter.init_app(app)
+    _skip_limiter_middleware(app)
     ext.login_manager.init_app(app)
     ext.login_manager.user_loader(resume_session)
     ext.login_manager.login_view = "admin.login"
@@ -111,6 +112,25 @@ def register_extensions(app: Flask) -> None:
         elif ext.db.engine.dialect.name == "postgresql":
             use_postgresql_where(ext.db.metadata)  # partial indexes (Alembic, create_all)
         db_bounds.install(ext.db.engine, app.config)  # timeouts: a hung database hangs no request
+
+
+# Limits the service sets for the whole app (Flask-Limiter's configuration keys); it has none.
+_APP_WIDE_LIMITS = ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META")
+
+
+def _skip_limiter_middleware(app: Flask) -> None:
+    """Every limit here is a view's own (`@limiter.limit`, checked by its decorator); the
+    before_request check Flask-Limiter adds looks for app-wide limits on every request and
+    finds none (about 4% of a listing's CPU, twice on an application: issue 17). So it is not
+    installed while no app-wide limit is configured."""
+    if any(app.config.get(key) for key in _APP_WIDE_LIMITS):
+        return
+    hooks = app.before_request_funcs.get(None, [])
+    app.before_request_funcs[None] = [
+        hook
+        for hook in hooks
+        if getattr(hook, "__func__", None) is not type(ext.limiter)._check_request_limit
+    ]
 
 
 def register_routes(app: Flask) -> None:
