@@ -28,6 +28,7 @@ from permit_service.domain import N_
 from permit_service.errors import is_api_path, record_api_blueprints, register_errorhandlers
 from permit_service.hardening import allow_swagger_ui, init_cors, init_hardening
 from permit_service.i18n import init_i18n
+from permit_service.json_provider import OrjsonProvider
 from permit_service.lazy_migrate import init_lazy_migrate
 from permit_service.lazy_routes import App, defer_routes_in_commands
 from permit_service.logging_setup import (
@@ -52,6 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     os.makedirs(app.instance_path, exist_ok=True)
     app.request_class = BodyLimitedRequest  # request.get_json(): the API's JSON limits
+    app.json = OrjsonProvider(app)  # the same JSON, encoded by orjson (json_provider.py)
     app.config.from_mapping(load_config(app.instance_path))
     app.config.update(overrides)
     app.config.update(derived_settings(app.config))
@@ -89,6 +91,7 @@ def register_extensions(app: Flask) -> None:
     init_lazy_migrate(app, ext.db, os.path.join(os.path.dirname(app.root_path), "migrations"))
     ext.csrf.init_app(app)
     ext.limiter.init_app(app)
+    _skip_limiter_middleware(app)
     ext.login_manager.init_app(app)
     ext.login_manager.user_loader(resume_session)
     ext.login_manager.login_view = "admin.login"
@@ -113,6 +116,25 @@ def register_extensions(app: Flask) -> None:
         elif ext.db.engine.dialect.name == "postgresql":
             use_postgresql_where(ext.db.metadata)  # partial indexes (Alembic, create_all)
         db_bounds.install(ext.db.engine, app.config)  # timeouts: a hung database hangs no request
+
+
+# Limits the service sets for the whole app (Flask-Limiter's configuration keys); it has none.
+_APP_WIDE_LIMITS = ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META")
+
+
+def _skip_limiter_middleware(app: Flask) -> None:
+    """Every limit here is a view's own (`@limiter.limit`, checked by its decorator); the
+    before_request check Flask-Limiter adds looks for app-wide limits on every request and
+    finds none (about 4% of a listing's CPU, twice on an application: issue 17). So it is not
+    installed while no app-wide limit is configured."""
+    if any(app.config.get(key) for key in _APP_WIDE_LIMITS):
+        return
+    hooks = app.before_request_funcs.get(None, [])
+    app.before_request_funcs[None] = [
+        hook
+        for hook in hooks
+        if getattr(hook, "__func__", None) is not type(ext.limiter)._check_request_limit
+    ]
 
 
 def register_routes(app: Flask) -> None:

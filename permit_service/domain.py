@@ -102,6 +102,14 @@ DEADLINES: dict[PermitStatus, Deadline] = {
 }
 
 
+# The same rule keyed by the stored status's text, for reading rows (the listing's hot path):
+# status -> (the deadline's field, the status text once it has passed).
+DUE_BY_STATUS: dict[str, tuple[str, str]] = {
+    status.value: (rule.field, TRANSITIONS[(status, rule.event)].value)
+    for status, rule in DEADLINES.items()
+}
+
+
 def next_status(current: PermitStatus, action: Action) -> PermitStatus | None:
     """The status after `action`, or None when the life cycle forbids it."""
     return TRANSITIONS.get((current, action))

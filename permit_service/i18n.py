@@ -8,8 +8,10 @@ page's language.
 
 from __future__ import annotations
 
-from flask import Flask, current_app, request
-from flask_babel import get_locale, gettext
+from typing import Any
+
+from flask import Flask, current_app, g, request
+from flask_babel import get_locale, get_translations, gettext
 
 from permit_service.extensions import babel
 
@@ -46,8 +48,39 @@ def page_language() -> str:
     return locale.language if locale is not None and locale.language in LANGUAGES else "en"
 
 
+def page_translations() -> Any:
+    """Flask-Babel's translations of the request's locale, looked up once per locale.
+
+    Flask-Babel finds them anew for every string (the request context, the domain, the locale,
+    a cache key made of the locale's name): a queue page asks some sixty times (issue 17). They
+    are kept on Flask-Babel's own per-request namespace next to the locale they belong to; a
+    `force_locale` block (e-mails in the resident's language) sets another locale object, so
+    the identity check looks them up again for it, and again after it.
+    """
+    ctx = g.get("_flask_babel")
+    if ctx is not None:
+        kept = getattr(ctx, "permit_translations", None)
+        locale = getattr(ctx, "babel_locale", None)
+        if kept is not None and locale is not None and kept[0] is locale:
+            return kept[1]
+    translations = get_translations()
+    ctx = g.get("_flask_babel")
+    locale = getattr(ctx, "babel_locale", None) if ctx is not None else None
+    if locale is not None:
+        ctx.permit_translations = (locale, translations)
+    return translations
+
+
 def init_i18n(app: Flask) -> None:
     """Bind Flask-Babel with our language choice; `{% trans %}` blocks collapse whitespace."""
     babel.init_app(app, locale_selector=select_language)
+    # Flask-Babel's own callables, with the translations looked up once per locale.
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: page_translations().ugettext(s),
+        ngettext=lambda s, p, n: page_translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: page_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: page_translations().unpgettext(c, s, p, n),
+    )
     app.jinja_env.policies["ext.i18n.trimmed"] = True
     app.context_processor(lambda: {"page_language": page_language, "languages": LANGUAGES})

@@ -41,6 +41,18 @@ class UTCDateTime(sa.types.TypeDecorator):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def result_processor(self, dialect: sa.Dialect, coltype: Any) -> Any:
+        """On SQLite one function per value (the text read, then UTC attached) instead of
+        TypeDecorator's two: a 50-permit page reads 300 of them (issue 17)."""
+        parse = self.impl_instance.result_processor(dialect, coltype)
+        if dialect.name != "sqlite" or parse is None:
+            return super().result_processor(dialect, coltype)
+
+        def process(value: Any) -> datetime | None:
+            return None if value is None else parse(value).replace(tzinfo=UTC)
+
+        return process
+
 
 _OPEN = "status IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES)))
 _STATUSES = ", ".join(f"'{s.value}'" for s in PermitStatus)

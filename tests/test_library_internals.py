@@ -87,3 +87,28 @@ def test_limiter_keeps_key_prefix_and_storage_dead_on_the_instance() -> None:
     source = inspect.getsource(flask_limiter.Limiter)
     assert "self._key_prefix = self._key_prefix or" in source, "init_app no longer reads it"
     assert "if self._storage_dead" in source, "the storage-outage switch moved"
+
+
+def test_limiter_middleware_skipped_only_without_app_wide_limits(tmp_path) -> None:
+    """Flask-Limiter's before_request check is dropped (issue 17) by identity of its method:
+    if that method moves, the hook would silently stay; with an app-wide limit it must stay."""
+    from permit_service import create_app
+
+    check = type(limiter)._check_request_limit
+
+    def hooked(**extra: object) -> bool:
+        app = create_app(
+            {
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'limits.sqlite3'}",
+                "SECRET_KEY": "x" * 32,
+                "TESTING": True,
+                "INSTANCE_PATH": str(tmp_path / "instance"),
+                **extra,
+            }
+        )
+        hooks = app.before_request_funcs.get(None, [])
+        return any(getattr(h, "__func__", None) is check for h in hooks)
+
+    assert callable(check)
+    assert not hooked()
+    assert hooked(RATELIMIT_DEFAULT="100 per minute")

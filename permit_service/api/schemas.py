@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
 from flask import current_app
 from marshmallow import (
     Schema,
@@ -20,6 +21,7 @@ from marshmallow import (
 from permit_service import localtime
 from permit_service.domain import (
     ADDRESS_MAX,
+    DUE_BY_STATUS,
     EMAIL_MAX,
     NAME_MAX,
     PLATE_HELP,
@@ -35,7 +37,12 @@ from permit_service.domain import (
 )
 from permit_service.models import utcnow
 from permit_service.references import REFERENCE_RE
-from permit_service.services.queries import API_SORTS, status_of, waitlist_position
+from permit_service.services.queries import (
+    API_SORTS,
+    PERMIT_COLUMNS,
+    status_of,
+    waitlist_position,
+)
 from permit_service.services.zones import ZONE_NAME_MAX, clean_code, clean_fee, clean_quota
 
 
@@ -170,11 +177,21 @@ class PermitSchema(Schema):
     )
 
     def dump(self, obj: Any, *, many: bool | None = None) -> Any:
-        """Serialise one permit or many; one clock reading, so a page agrees with itself."""
+        """Serialise one permit or many; one clock reading, so a page agrees with itself.
+
+        Listings give rows (services.queries.PERMIT_COLUMNS): those are unpacked by position.
+        """
         now = utcnow()
         currency = current_app.config["CURRENCY"]
         if self.many if many is None else many:
-            return [self._fast(permit, now, currency) for permit in obj]
+            return [
+                _row_dict(permit, now, currency)
+                if isinstance(permit, sa.Row)
+                else self._fast(permit, now, currency)
+                for permit in obj
+            ]
+        if isinstance(obj, sa.Row):
+            return _row_dict(obj, now, currency)
         return self._fast(obj, now, currency)
 
     @staticmethod
@@ -199,6 +216,67 @@ class PermitSchema(Schema):
             "valid_from": _iso(permit.valid_from),
             "valid_until": _iso(permit.valid_until),
         }
+
+
+# The order of services.queries.PERMIT_COLUMNS (checked at import: a new column fails loudly).
+_ROW_FIELDS = [
+    *("id", "name", "license_plate", "plate_key", "address", "email", "status", "created_at"),
+    *("updated_at", "expires_at", "reference", "valid_from", "valid_until", "zone"),
+    *("waitlisted_at", "fee", "language", "anonymised_at"),
+]
+if tuple(_ROW_FIELDS) != tuple(c.key for c in PERMIT_COLUMNS):  # pragma: no cover
+    raise RuntimeError("PermitSchema's row dump does not know the permits table's columns")
+
+
+def _row_dict(row: Any, now: datetime, currency: str) -> dict[str, Any]:
+    """PermitSchema's dictionary of a listing row: the same keys and values as `_fast`."""
+    (
+        pid,
+        name,
+        plate,
+        _,
+        address,
+        email,
+        status,
+        created_at,
+        updated_at,
+        expires_at,
+        reference,
+        valid_from,
+        valid_until,
+        zone,
+        _,
+        fee,
+        _,
+        anonymised_at,
+    ) = row
+    due = DUE_BY_STATUS.get(status)
+    if due is not None:
+        deadline = expires_at if due[0] == "expires_at" else valid_until
+        if deadline is not None and deadline <= now:
+            status = due[1]
+    kept = anonymised_at is None
+    return {
+        "anonymised": not kept,
+        "zone": zone,
+        "waitlist_position": (
+            waitlist_position(row) if status == PermitStatus.WAITLISTED.value else None
+        ),
+        "fee": None if fee is None else f"{fee:.2f}",
+        "currency": currency,
+        "address": address if kept else None,
+        "created_at": created_at.isoformat(),
+        "email": email,
+        "expires_at": None if expires_at is None else expires_at.isoformat(),
+        "id": pid,
+        "license_plate": plate if kept else None,
+        "name": name if kept else None,
+        "reference": reference,
+        "status": status,
+        "updated_at": updated_at.isoformat(),
+        "valid_from": None if valid_from is None else valid_from.isoformat(),
+        "valid_until": None if valid_until is None else valid_until.isoformat(),
+    }
 
 
 class PermitApplicationSchema(Schema):

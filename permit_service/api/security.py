@@ -16,7 +16,7 @@ from flask import g, request
 from flask_smorest import abort
 
 from permit_service import domain_users
-from permit_service.services.tokens import verify_token
+from permit_service.services.tokens import TokenHolder, token_holder
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,7 +59,7 @@ def authenticate_request(
     token = _bearer_token()
     if token is None:
         _unauthorized("Authentication required: send 'Authorization: Bearer <token>'.", False)
-    user = verify_token(token) if _TOKEN_SHAPE.fullmatch(token) else None
+    user = token_holder(token) if _TOKEN_SHAPE.fullmatch(token) else None
     if user is None:
         _unauthorized("The token is invalid, expired or revoked.", invalid=True)
     if user.role not in roles:
@@ -73,8 +73,7 @@ def authenticate_request(
         abort(403, message="This action needs the admin role; viewers may only read.")
     if personal_data and user.role not in domain_users.PERSONAL_DATA_ROLES:
         abort(403, message="This role may not read residents' data.")
-    # Keep plain values: the view's service call commits, which expires the ORM object.
-    g.api_user_id = user.id
+    g.api_user_id = user.user_id
     g.api_user_email = user.email
     g.api_user_role = user.role
 
@@ -132,14 +131,9 @@ def refuse_enforcer_token() -> Callable[[F], F]:
     def decorator(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            header = request.headers.get("Authorization")
-            if header is not None:
-                scheme, _, token = header.strip().partition(" ")
-                token = token.strip()
-                if scheme.lower() == "bearer" and _TOKEN_SHAPE.fullmatch(token):
-                    user = verify_token(token)
-                    if user is not None and user.is_enforcer:
-                        abort(403, message=ENFORCER_ONLY)
+            user = _optional_holder()
+            if user is not None and user.is_enforcer:
+                abort(403, message=ENFORCER_ONLY)
             return view(*args, **kwargs)
 
         apidoc = deepcopy(getattr(view, "_apidoc", {}))
@@ -183,15 +177,26 @@ def staff_reader_id() -> int | None:
     Only a request that carries an Authorization header costs a query; a bad or unknown token
     reads as anonymous (the endpoint is open to anyone holding the id).
     """
+    user = _optional_holder()
+    return (
+        user.user_id if user is not None and user.role in domain_users.PERSONAL_DATA_ROLES else None
+    )
+
+
+def _optional_holder() -> TokenHolder | None:
+    """The holder of the request's bearer token on an endpoint open to anyone: None without a
+    well-formed one, or for a bad one. Looked up once per request (`g`)."""
+    if "optional_token_holder" in g:
+        return g.optional_token_holder  # type: ignore[no-any-return]
+    user = None
     header = request.headers.get("Authorization")
-    if not header:
-        return None
-    scheme, _, token = header.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not _TOKEN_SHAPE.fullmatch(token):
-        return None
-    user = verify_token(token)
-    return user.id if user is not None and user.role in domain_users.PERSONAL_DATA_ROLES else None
+    if header:
+        scheme, _, token = header.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() == "bearer" and _TOKEN_SHAPE.fullmatch(token):
+            user = token_holder(token)
+    g.optional_token_holder = user
+    return user
 
 
 def current_actor_or(default: str) -> str:

@@ -12,6 +12,7 @@ Sending them is services.delivery; composing and carrying them, services.mail.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -93,6 +94,17 @@ def record(permit_id: str, kind: Kind, at: datetime, *, reason: str | None = Non
     """Write one notification of the permit in the caller's transaction; its id, or None when
     the permit has no e-mail address. Sent by a task after the commit (permit_service.dispatch).
     """
+    params = {"permit_id": permit_id, "at": at, "reason": reason}
+    new_id = db.session.execute(_record_statement(kind), params).scalar()
+    if new_id is not None:
+        db.session.info.setdefault(OUTBOX_KEY, []).append(int(new_id))
+    return new_id
+
+
+@functools.cache
+def _record_statement(kind: Kind) -> sa.Insert:
+    """`record`'s INSERT ... SELECT for `kind`, built once (values bound per call)."""
+    at = sa.bindparam("at", type_=_TYPE)
     waiting = sa.literal(None, N.place.type)
     if kind is Kind.WAITLISTED:
         waiting = _place_in_line()
@@ -101,20 +113,17 @@ def record(permit_id: str, kind: Kind, at: datetime, *, reason: str | None = Non
         sa.literal(kind.value, N.kind.type),
         sa.literal(Delivery.QUEUED.value, N.status.type),
         sa.literal(0, N.attempts.type),
-        _at(at),
-        _at(at),
+        at,
+        at,
         P.valid_until,
         P.expires_at if kind is Kind.RECEIVED else sa.literal(None, N.deadline.type),
-        sa.literal(reason, N.reason.type),
+        sa.bindparam("reason", type_=N.reason.type),
         waiting,
-    ).where(P.id == permit_id, P.email.is_not(None))
+    ).where(P.id == sa.bindparam("permit_id", type_=P.id.type), P.email.is_not(None))
     insert = sa.insert(NOTIFICATIONS).from_select(
         [*_COLUMNS, "period_end", "deadline", "reason", "place"], rows
     )
-    new_id = db.session.execute(insert.returning(N.id)).scalar()
-    if new_id is not None:
-        db.session.info.setdefault(OUTBOX_KEY, []).append(int(new_id))
-    return new_id
+    return insert.returning(N.id)
 
 
 def queue_staff(kind: str, recipient: str, subject_ref: str, *, language: str | None = None) -> int:

@@ -37,12 +37,19 @@ from permit_service.services.lifecycle import (
     status_condition as status_condition,  # re-exported: the SQL twin of status_of
 )
 
+# Listings read rows, not mapped objects (issue 17): a page is read-only, and building 50 ORM
+# instances (identity map, instance state, attribute instrumentation) cost more than the query.
+# A row has every column of the permit under its attribute name (permit.license_plate, ...).
+PERMITS = Permit.__table__
+PERMIT_COLUMNS = tuple(PERMITS.c)
+PermitRow = sa.Row[Any]
+
 
 @dataclass(frozen=True)
 class Page:
-    """One page of a listing plus the total number of matching rows."""
+    """One page of a listing (read-only rows, see PERMIT_COLUMNS) plus the total."""
 
-    items: list[Permit]
+    items: list[PermitRow]
     total: int
 
 
@@ -50,7 +57,7 @@ class Page:
 class QueuePage:
     """One page of the review queue, its total, and how many permits each status tab holds."""
 
-    items: list[Permit]
+    items: list[PermitRow]
     total: int
     counts: dict[PermitStatus, int]
 
@@ -298,7 +305,10 @@ def list_filtered(
     else:
         statement = _page_statement(filters.shape(), sort)
     # No table holds 2**62 rows: a deeper page is empty, and must not overflow a BIGINT.
-    items = list(db.session.scalars(statement, params)) if params["window"] < 2**62 else []
+    # Core rows on the session's connection: the ORM's result machinery has nothing to do here.
+    items: list[PermitRow] = []
+    if params["window"] < 2**62:
+        items = list(db.session.connection().execute(statement, params))
     if len(items) < page_size and (items or page == 1):
         total = offset + len(items)  # the last page tells the total: no count needed
     else:
@@ -321,12 +331,12 @@ def _count(filters: Filters, now: datetime) -> int:
     status, *narrowed = filters.shape()
     extra = filters.per_call()
     if not any(narrowed) and not extra:  # the stored counts: constant cost
-        return int(db.session.scalar(_count_statement(status), {"now": now}) or 0)
-    if extra:
-        statement = _count_of(_filter_branches(filters.shape(), extra))
+        statement, params = _count_statement(status), {"now": now}
+    elif extra:
+        statement, params = _count_of(_filter_branches(filters.shape(), extra)), filters.params(now)
     else:
-        statement = _filtered_count_statement(filters.shape())
-    return int(db.session.scalar(statement, filters.params(now)) or 0)
+        statement, params = _filtered_count_statement(filters.shape()), filters.params(now)
+    return int(db.session.connection().execute(statement, params).scalar() or 0)
 
 
 def count_by_status() -> dict[PermitStatus, int]:
@@ -476,7 +486,11 @@ def _page_of(
     if len(branches) == 1 and name not in NULLABLE:
         ids = sa.select(P.id).where(sa.true(), *branches[0]).order_by(*order(column, P.id))
         ids = ids.limit(limit).offset(offset).subquery()
-        return sa.select(Permit).join(ids, Permit.id == ids.c.id).order_by(*order(column, P.id))
+        return (
+            sa.select(*PERMIT_COLUMNS)
+            .join_from(PERMITS, ids, P.id == ids.c.id)
+            .order_by(*order(column, P.id))
+        )
     window = sa.bindparam("window", type_=sa.BigInteger())
     parts = []
     for branch in branches:
@@ -502,8 +516,8 @@ def _page_of(
         .subquery()
     )
     return (
-        sa.select(Permit)
-        .join(ids, Permit.id == ids.c.id)
+        sa.select(*PERMIT_COLUMNS)
+        .join_from(PERMITS, ids, P.id == ids.c.id)
         .order_by(ids.c.rank, *order(column, P.id))
     )
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -51,19 +53,52 @@ def issue_token(user: User, ttl_days: int | None = None) -> IssuedToken:
     return IssuedToken(token=token, expires_at=row.expires_at, user_id=user.id)
 
 
-def verify_token(token: str) -> User | None:
-    """The active user holding this unexpired, unrevoked token, or None.
+@dataclass(frozen=True)
+class TokenHolder:
+    """Who holds a valid token: what an API request needs to know about its caller."""
 
-    One indexed lookup (unique token_hash, user joined). Comparing digests in the database leaks
-    nothing useful through timing: an attacker cannot steer the digest of a guess.
+    user_id: int
+    email: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def is_enforcer(self) -> bool:
+        return self.role == "enforcer"
+
+
+def token_holder(token: str) -> TokenHolder | None:
+    """The holder of this unexpired, unrevoked token if they are active, else None.
+
+    Every API request with a token asks this, so it is one statement built once, read as a
+    row: no ORM objects (issue 17). Nothing is cached between requests, so a revocation, an
+    expiry or a deactivation committed by any process refuses the very next request: the row
+    it reads is the truth, and reading it costs less than a cache check would save.
     """
-    row = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
-    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
-        return None
-    user = row.user
-    if not user.active:
-        return None
-    return user
+    row = (
+        db.session.connection()
+        .execute(_holder_statement(), {"digest": token_digest(token), "now": utcnow()})
+        .first()
+    )
+    return None if row is None else TokenHolder(row.id, row.email, row.role)
+
+
+@functools.cache
+def _holder_statement() -> sa.Select[Any]:
+    t, u = ApiToken.__table__, User.__table__
+    return (
+        sa.select(u.c.id, u.c.email, u.c.role)
+        .join_from(t, u, t.c.user_id == u.c.id)
+        .where(
+            t.c.token_hash == sa.bindparam("digest", type_=t.c.token_hash.type),
+            t.c.revoked_at.is_(None),
+            t.c.expires_at > sa.bindparam("now", type_=t.c.expires_at.type),
+            u.c.active.is_(True),
+        )
+    )
 
 
 def revoke_user_tokens(user_id: int) -> int:

@@ -305,3 +305,35 @@ def test_token_request_with_control_characters_is_401_not_500(client):
     for email in ["a\x00b@city.example", "admin@city.example\n"]:
         response = client.post("/auth/token", json={"email": email, "password": "x" * 12})
         assert response.status_code == 401, response.get_json()
+
+
+@pytest.mark.parametrize("command", ["revoke-tokens", "deactivate"])
+def test_revocation_in_another_process_refuses_the_very_next_request(app, client, command):
+    """Token checks are never cached (issue 17): `flask users revoke-tokens` / `deactivate`,
+    run as its own process on the same database, refuses the next request of this process,
+    which had just been served with the token."""
+    import os
+    import subprocess
+    import sys
+
+    token = token_for(app, "leaving@city.example")
+    headers = {"Authorization": f"Bearer {token}"}
+    for _ in range(3):  # served, and served again: whatever could be warm is warm
+        assert client.get("/permits", headers=headers).status_code == 200
+    env = {
+        **os.environ,
+        "FLASK_APP": "wsgi",
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "INSTANCE_PATH": app.instance_path,
+    }
+    env.pop("FLASK_DEBUG", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "users", command, "leaving@city.example"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert_unauthorized(client.get("/permits", headers=headers))

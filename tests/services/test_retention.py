@@ -422,3 +422,19 @@ def test_exports_holding_a_permit_anonymised_now_go_with_it(app, runner):
         assert db.session.get(Export, after) is not None
     result = runner.invoke(args=["permits", "anonymise", "--dry-run"])
     assert result.exit_code == 0 and "0 CSV export(s)" in result.output
+
+
+def test_listings_show_an_anonymised_permit_without_its_data(app, client, admin_headers):
+    with app.app_context():
+        with _back(DAYS + 1):
+            gone = make_permit("revoked", name="Old Name", plate="LST-1", email="l@example.org")
+        kept = make_permit("revoked", name="New Name", plate="LST-2")
+        assert retention.anonymise_ended().permits == 1
+        gone_id, kept_id = gone.id, kept.id
+    answer = client.get("/permits?status=revoked", headers=admin_headers)
+    assert answer.status_code == 200
+    rows = {row["id"]: row for row in answer.get_json()}
+    assert rows[gone_id]["anonymised"] is True
+    assert [rows[gone_id][k] for k in ("name", "license_plate", "address", "email")] == [None] * 4
+    assert rows[kept_id]["anonymised"] is False and rows[kept_id]["name"] == "New Name"
+    assert "Old Name" not in answer.get_data(as_text=True)
