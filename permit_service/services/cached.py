@@ -22,7 +22,8 @@ from permit_service import cache
 from permit_service.domain import PermitNotFound, PermitStatus
 from permit_service.extensions import db
 from permit_service.models import Permit, Zone, utcnow
-from permit_service.services.lifecycle import P, due, parse_id, stored_in
+from permit_service.services import zones
+from permit_service.services.lifecycle import P, parse_id, stored_in
 from permit_service.services.zones import ZoneView
 
 PlatePermits = tuple[tuple[str, str, datetime | None, datetime | None], ...]
@@ -71,21 +72,8 @@ def _before(until: datetime | None) -> bool:
 def _load_zones() -> dict[str, Any]:
     now = utcnow()
     table = Zone.__table__
-    zones = [dict(r._mapping) for r in db.session.execute(sa.select(table).order_by(table.c.code))]
-    ended = dict(
-        db.session.execute(
-            sa.select(P.zone, sa.func.count())
-            .where(due(PermitStatus.APPROVED, now))
-            .group_by(P.zone)
-        ).all()
-    )
-    waiting = dict(
-        db.session.execute(
-            sa.select(P.zone, sa.func.count())
-            .where(P.status == PermitStatus.WAITLISTED.value)
-            .group_by(P.zone)
-        ).all()
-    )
+    rows = [dict(r._mapping) for r in db.session.execute(sa.select(table).order_by(table.c.code))]
+    ended, waiting = zones.zone_counts(now)
     # Until the next end of validity the counts hold (the partial deadline index's first entry).
     fresh_until = db.session.scalar(
         sa.select(sa.func.min(P.valid_until)).where(
@@ -93,9 +81,9 @@ def _load_zones() -> dict[str, Any]:
         )
     )
     return {
-        "zones": zones,
-        "ended": {k: int(v) for k, v in ended.items()},
-        "waiting": {k: int(v) for k, v in waiting.items()},
+        "zones": rows,
+        "ended": ended,
+        "waiting": waiting,
         "fresh_until": fresh_until,
     }
 

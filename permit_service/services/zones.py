@@ -19,6 +19,7 @@ import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -206,26 +207,25 @@ def list_zones() -> list[ZoneView]:
     ended but is not recorded yet (a short range of the partial deadline index), so no read
     counts the zone's permits.
     """
-    now = utcnow()
     zones = list(db.session.scalars(sa.select(Zone).order_by(Zone.code)))
-    ended = dict(
-        db.session.execute(
-            sa.select(P.zone, sa.func.count())
-            .where(due(PermitStatus.APPROVED, now))
-            .group_by(P.zone)
-        ).all()
-    )
-    waiting = dict(
-        db.session.execute(
-            sa.select(P.zone, sa.func.count())
-            .where(P.status == PermitStatus.WAITLISTED.value)
-            .group_by(P.zone)
-        ).all()
-    )
+    ended, waiting = zone_counts(utcnow())
     return [
-        ZoneView(z, z.valid_permits - int(ended.get(z.code, 0)), int(waiting.get(z.code, 0)))
-        for z in zones
+        ZoneView(z, z.valid_permits - ended.get(z.code, 0), waiting.get(z.code, 0)) for z in zones
     ]
+
+
+def zone_counts(now: datetime) -> tuple[dict[str, int], dict[str, int]]:
+    """By zone: the permits stored approved whose validity ended by `now` but is not recorded
+    yet (a short range of the partial deadline index), and the waiting lines' lengths."""
+    ended = db.session.execute(
+        sa.select(P.zone, sa.func.count()).where(due(PermitStatus.APPROVED, now)).group_by(P.zone)
+    ).all()
+    waiting = db.session.execute(
+        sa.select(P.zone, sa.func.count())
+        .where(P.status == PermitStatus.WAITLISTED.value)
+        .group_by(P.zone)
+    ).all()
+    return {z: int(n) for z, n in ended}, {z: int(n) for z, n in waiting}
 
 
 def get_zone_view(code: str) -> ZoneView:
