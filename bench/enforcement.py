@@ -30,7 +30,7 @@ import run as bench  # bench/run.py (this folder is on sys.path when run.py impo
 
 ENFORCER_EMAIL = "bench-enforcer@example.org"
 SCENARIOS = {
-    "check": "GET /enforcement/check (uncached)",
+    "check": "GET /enforcement/check (the plate cache warm: hits)",
     "permits_50": "GET /enforcement/permits?limit=50",
     "permits_500": "GET /enforcement/permits?limit=500",
 }
@@ -215,7 +215,7 @@ def markdown(report: dict[str, Any]) -> list[str]:
         "gunicorn workers' CPU per answered request (/proc/<pid>/stat, user + system) and "
         "requests/s, medians of the runs; `vs ceiling` = the ceiling's figure / the scenario's "
         "for CPU (1.0: as cheap as bare Flask), the scenario's / the ceiling's for requests/s. "
-        "Uncached (the response cache comes with issue 17's caching). PostgreSQL's server CPU "
+        "The check reads the plate through the cache (warm: hits). PostgreSQL's server CPU "
         "is not in the figure.",
         "",
         "| backend | permits | scenario | CPU ms/request | CPU vs ceiling | req/s | req/s vs "

@@ -56,7 +56,7 @@ class UTCDateTime(sa.types.TypeDecorator):
 
 _OPEN = "status IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES)))
 _STATUSES = ", ".join(f"'{s.value}'" for s in PermitStatus)
-# Stored ended and still holding personal data: what retention may anonymise (migration 0014).
+# Stored ended and still holding personal data: what retention may anonymise (migration 0015).
 ENDED_NOT_ANONYMISED = "status IN ('expired', 'revoked') AND anonymised_at IS NULL"
 PARTIAL_WHERE = "partial_where"  # Index.info key: the rows a partial index holds
 
@@ -190,12 +190,12 @@ class Permit(db.Model):
         # Lookup by plate, newest first.
         sa.Index("ix_permits_plate_key_created_at", "plate_key", "created_at", "id"),
         # A zone's approved permits in id order: the keyset pages of GET /enforcement/permits
-        # (migration 0013).
+        # (migration 0014).
         sa.Index("ix_permits_zone_approved_id", "zone", "id", **_partial("status = 'approved'")),
-        # The queue's earlier permits of an address, any letter case (migration 0009).
+        # The queue's earlier permits of an address, any letter case (migration 0010).
         sa.Index("ix_permits_address_created_at", sa.func.lower(address), "created_at"),
         # Retention's candidates: ended permits still holding personal data, by when they
-        # ended (migration 0014). Partial, so it shrinks as they are anonymised.
+        # ended (migration 0015). Partial, so it shrinks as they are anonymised.
         sa.Index(
             "ix_permits_ended_not_anonymised",
             "updated_at",
