@@ -116,8 +116,9 @@ def _beat_schedule(celery_app: Celery) -> dict[str, Any]:
     for name, entry in (celery_app.conf.beat_schedule or {}).items():
         when = entry["schedule"]
         if isinstance(when, LocalCrontab):
-            when = crontab(
-                minute=when.minute, hour=when.hour, day_of_month=when.day_of_month, app=celery_app
-            )
+            # No app= here: a crontab keeps its keyword arguments for pickling, and Beat's
+            # schedule file pickles its entries (the app cannot be). It reads the timezone of
+            # the current app (this one: Celery sets each new app as the current one).
+            when = crontab(minute=when.minute, hour=when.hour, day_of_month=when.day_of_month)
         schedule[name] = {**entry, "schedule": when}
     return schedule

@@ -90,3 +90,14 @@ def test_beats_task_reports_the_month_before_the_one_it_runs_in(app_factory):
         with at(utc(2026, 11, 30, 14, 15)):
             assert tasks.make_monthly() == "2026-11"
         assert db.session.scalars(sa.select(Report.month)).all() == ["2026-11"]
+
+
+def test_beats_schedule_can_be_kept_in_its_file(app_factory):
+    """Beat pickles its entries into its schedule file (shelve): a schedule that holds the app
+    (crontab(app=...) keeps it) stops Beat at start ("Can't pickle local object")."""
+    import pickle
+
+    app = app_factory(CITY_TIMEZONE=ZONE)
+    for name, entry in Scheduler(app=app.extensions["celery"]).schedule.items():
+        pickle.dumps(entry)  # raises on the old code: the crontab carried the Flask-bound app
+        assert name
