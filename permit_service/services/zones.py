@@ -195,9 +195,16 @@ def get_zone(code: str) -> Zone:
     return zone
 
 
-def all_zones() -> list[Zone]:
-    """Every zone by code, open or closed, without counting its permits (menus, names, fees)."""
-    return list(db.session.scalars(sa.select(Zone).order_by(Zone.code)))
+def all_zones() -> list[sa.Row[Any]]:
+    """Every zone by code, open or closed, without counting its permits (menus, names, fees):
+    rows of code, name, monthly_fee and open (read on every queue page: no ORM objects)."""
+    return list(db.session.connection().execute(_all_zones_statement()))
+
+
+@functools.cache
+def _all_zones_statement() -> sa.Select[Any]:
+    z = Zone.__table__
+    return sa.select(z.c.code, z.c.name, z.c.monthly_fee, z.c.open).order_by(z.c.code)
 
 
 def list_zones() -> list[ZoneView]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from math import ceil
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlencode
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -36,6 +36,7 @@ from permit_service.web.admin import MAX_PAGE, PAGE_SIZE, SEARCH_MAX, bp
 from permit_service.web.forms import BulkDecisionForm
 from permit_service.web.queue_rows import Columns, render_rows
 
+QUERY_SAFE = "!$'()*,/:;?@"  # werkzeug.urls._urlencode's: links read as url_for writes them
 BULK_MAX = 200  # rows one bulk decision may carry (ten full pages)
 DECIDED_TABS = frozenset({"approved", "waitlisted", "revoked", "expired"})
 DECIDABLE_TABS = frozenset({"pending", "approved", "waitlisted", "all"})
@@ -62,6 +63,7 @@ class QueueQuery:
     address: str
     sort: str
     page: int
+    path: str  # the queue's own address, url_for'd once per request
 
     def link(self, **change: Any) -> str:
         """This view of the queue with some values changed (None drops a value)."""
@@ -78,7 +80,10 @@ class QueueQuery:
         values.update(change)
         if values.get("sort") == default_sort(values["status"]):
             values["sort"] = None
-        return url_for("admin.queue", **{k: v for k, v in values.items() if v is not None})
+        # What url_for would build (werkzeug's query encoding), without its routing per link:
+        # a page has about 15 of them.
+        query = urlencode([(k, v) for k, v in values.items() if v is not None], safe=QUERY_SAFE)
+        return f"{self.path}?{query}" if query else self.path
 
 
 SORT_WORDS = {
@@ -126,6 +131,7 @@ def read_query(zone_codes: set[str]) -> QueueQuery:
         address=address,
         sort=sort if sort in queries.SORTS else default_sort(tab),
         page=min(max(args.get("page", 1, type=int), 1), MAX_PAGE),
+        path=url_for("admin.queue"),
     )
 
 

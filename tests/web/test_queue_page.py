@@ -4,7 +4,7 @@ with one summary, and news of applications that arrived since the page was loade
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -239,3 +239,50 @@ def test_news_of_applications_since_the_page_was_loaded(app, admin_client):
     again = admin_client.get(reload_link.replace("&amp;", "&"))
     assert "2 new applications since this page was loaded." in text(again)
     assert admin_client.get("/admin/permits/new").status_code == 400
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"status": "all", "sort": None, "page": None},
+        {"page": 3},
+        {"sort": "-license_plate", "page": None},
+        {"sort": "expires_at"},  # the pending tab's own order: dropped from the link
+        {"since": "2026-12-03T10:00:00+00:00"},
+        {"q": "Müller & Söhne=1/2?#x%", "address": "Hauptstraße 1; c/o 'X' (rear)+"},
+    ],
+)
+def test_queue_links_are_what_url_for_builds(app, change):
+    from flask import url_for
+
+    from permit_service.web.queue import QueueQuery
+
+    with app.test_request_context("/admin/permits", base_url="http://city.example/sub"):
+        view = QueueQuery(
+            tab="pending",
+            status=None,
+            search="AB 12!",
+            zone="A",
+            day_from=date(2026, 11, 1),
+            day_to=None,
+            address="",
+            sort="name",
+            page=2,
+            path=url_for("admin.queue"),
+        )
+        assert view.path == "/sub/admin/permits"
+        values = {
+            "status": "pending",
+            "q": "AB 12!",
+            "zone": "A",
+            "from": "2026-11-01",
+            "address": None,
+            "sort": "name",
+            "page": 2,
+            **change,
+        }
+        if values.get("sort") == "expires_at":
+            values["sort"] = None
+        expected = url_for("admin.queue", **{k: v for k, v in values.items() if v is not None})
+        assert view.link(**change) == expected
