@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import flask
 from flask import Flask
-from flask.sessions import SecureCookieSessionInterface
 from flask_cors import CORS
 from flask_talisman import Talisman
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -34,49 +32,6 @@ CONTENT_SECURITY_POLICY: dict[str, str] = {
 SWAGGER_UI_LOGO_STYLE = "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='"
 
 
-class _Talisman(Talisman):
-    """Talisman with each Content-Security-Policy rendered once (per policy and nonce sections);
-    only the request's nonce is added per request. The same header as Talisman's own."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._rendered: dict[tuple[int, tuple[str, ...]], tuple[Any, list[tuple[str, bool]]]] = {}
-        super().__init__(*args, **kwargs)
-
-    def _parse_policy(self, policy: Any) -> str:
-        if not isinstance(policy, dict):
-            return str(super()._parse_policy(policy))
-        nonce_in = tuple(self._get_local_options()["content_security_policy_nonce_in"])
-        key = (id(policy), nonce_in)
-        found = self._rendered.get(key)
-        if found is None or found[0] is not policy:  # holds the policy: its id is not reused
-            parts = [
-                (f"{section} {c if isinstance(c, str) else ' '.join(c)}", section in nonce_in)
-                for section, c in policy.items()
-            ]
-            found = self._rendered[key] = (policy, parts)
-        nonce = getattr(flask.request, "csp_nonce", None)
-        if not hasattr(flask.request, "csp_nonce"):
-            return "; ".join(part for part, _ in found[1])
-        return "; ".join(
-            f"{part} 'nonce-{nonce}'" if with_nonce else part for part, with_nonce in found[1]
-        )
-
-
-class _SessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions with the signing serializer built once per key set
-    (Flask builds it on every request, to open and to save the session)."""
-
-    def __init__(self) -> None:
-        self._serializers: dict[tuple[Any, ...], Any] = {}
-
-    def get_signing_serializer(self, app: Flask) -> Any:
-        key = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
-        found = self._serializers.get(key)
-        if found is None:
-            found = self._serializers[key] = super().get_signing_serializer(app)
-        return found
-
-
 def api_routes_regex(prefixes: tuple[str, ...]) -> str:
     """Paths API clients may call from other origins (never the web pages): the API's routes."""
     return "^(" + "|".join(re.escape(p.rstrip("/")) for p in prefixes) + ")(/.*)?$"
@@ -101,8 +56,7 @@ def init_hardening(app: Flask) -> None:
     force_https = bool(app.config.get("FORCE_HTTPS"))
     # One Talisman per app (not a module singleton): it keeps its settings on the instance, and
     # tests build apps with different settings in one process.
-    app.session_interface = _SessionInterface()
-    app.extensions["talisman"] = _Talisman(
+    app.extensions["talisman"] = Talisman(
         app,
         force_https=force_https,
         strict_transport_security=force_https,
