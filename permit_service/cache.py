@@ -65,6 +65,8 @@ TOUCH_KEY = "cache_touched"
 EPOCH = "epoch"
 ALL = "all"
 ZONES = "z"
+# Every API token's holder (services.tokens): bumped by revocations and deactivations.
+TOKENS = "tk"
 # More permits than this in one commit: bump `all` instead of each one's counters.
 BULK_LIMIT = 500
 # After a Redis failure, answers skip Redis this long.
@@ -90,6 +92,7 @@ def touch(
     plates: Iterable[str | None] = (),
     zones: bool = False,
     everything: bool = False,
+    tokens: bool = False,
 ) -> None:
     """Mark, in the session's transaction, what it changes: bumped after its commit."""
     marks = session.info.setdefault(TOUCH_KEY, {"gens": set(), "all": False})
@@ -98,6 +101,8 @@ def touch(
     gens.update(plate_gen(k) for k in plates if k)
     if zones:
         gens.add(ZONES)
+    if tokens:
+        gens.add(TOKENS)
     if everything:
         marks["all"] = True
         gens.add(ZONES)

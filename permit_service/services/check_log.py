@@ -34,10 +34,12 @@ log = logging.getLogger(__name__)
 FLUSH_ROWS = 1000
 FLUSH_SECONDS = 1.0
 MAX_ROWS = 50_000
-# Rows per INSERT: 6 parameters each stays under SQLite's and PostgreSQL's parameter limits.
+# Rows per executemany call (one transaction writes them all in chunks of this many).
 ROWS_PER_STATEMENT = 1000
 _EXTENSION = "enforcement_check_log"
 _TABLE = EnforcementCheck.__table__
+# One statement, compiled once; executemany (insertmanyvalues batches it on PostgreSQL).
+_INSERT = sa.insert(_TABLE)
 
 
 class CheckLog:
@@ -79,7 +81,7 @@ class CheckLog:
         try:
             with self._engine.begin() as conn:
                 for start in range(0, len(rows), ROWS_PER_STATEMENT):
-                    conn.execute(sa.insert(_TABLE).values(rows[start : start + ROWS_PER_STATEMENT]))
+                    conn.execute(_INSERT, rows[start : start + ROWS_PER_STATEMENT])
         except Exception:  # noqa: BLE001 - any failure: the rows are dropped, checks go on
             self.dropped += len(rows)
             log.warning(

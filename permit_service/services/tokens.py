@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
+from permit_service import cache
 from permit_service.extensions import db
 from permit_service.models import ApiToken, User, utcnow
 from permit_service.services import sessions
@@ -70,39 +71,60 @@ class TokenHolder:
         return self.role == "enforcer"
 
 
+class _NoHolder(Exception):
+    """No live token with that digest: not cached (a guessed token must not fill the cache)."""
+
+
 def token_holder(token: str) -> TokenHolder | None:
     """The holder of this unexpired, unrevoked token if they are active, else None.
 
-    Every API request with a token asks this, so it is one statement built once, read as a
-    row: no ORM objects (issue 17). Nothing is cached between requests, so a revocation, an
-    expiry or a deactivation committed by any process refuses the very next request: the row
-    it reads is the truth, and reading it costs less than a cache check would save.
+    Every API request with a token asks this (issue 17). What does not depend on the clock, the
+    holder of an unrevoked token of an active user and the token's `expires_at`, is cached
+    (permit_service/cache.py) under the `tokens` generation, which every commit revoking a
+    token or deactivating a user bumps (`touch(tokens=True)`) before it answers, in every
+    process: a revocation or deactivation refuses the very next request anywhere. The expiry
+    is decided per request from the cached `expires_at`. Unknown tokens are not cached.
     """
-    row = (
-        db.session.connection()
-        .execute(_holder_statement(), {"digest": token_digest(token), "now": utcnow()})
-        .first()
-    )
-    return None if row is None else TokenHolder(row.id, row.email, row.role)
+    digest = token_digest(token)
+    try:
+        user_id, email, role, expires_at = cache.cached(
+            "token", f"v:tk:{digest}", [cache.TOKENS], lambda: _load_holder(digest)
+        )
+    except _NoHolder:
+        return None
+    if expires_at <= utcnow():
+        return None
+    return TokenHolder(user_id, email, role)
+
+
+def _load_holder(digest: str) -> tuple[int, str, str, datetime]:
+    """(user id, e-mail, role, expires_at) of the unrevoked token of an active user, or _NoHolder:
+    one statement built once, read as a row (no ORM objects)."""
+    row = db.session.connection().execute(_holder_statement(), {"digest": digest}).first()
+    if row is None:
+        raise _NoHolder
+    return (row.id, row.email, row.role, row.expires_at)
 
 
 @functools.cache
 def _holder_statement() -> sa.Select[Any]:
     t, u = ApiToken.__table__, User.__table__
     return (
-        sa.select(u.c.id, u.c.email, u.c.role)
+        sa.select(u.c.id, u.c.email, u.c.role, t.c.expires_at)
         .join_from(t, u, t.c.user_id == u.c.id)
         .where(
             t.c.token_hash == sa.bindparam("digest", type_=t.c.token_hash.type),
             t.c.revoked_at.is_(None),
-            t.c.expires_at > sa.bindparam("now", type_=t.c.expires_at.type),
             u.c.active.is_(True),
         )
     )
 
 
 def revoke_user_tokens(user_id: int) -> int:
-    """Revoke every live token of the user in the caller's transaction; return how many."""
+    """Revoke every live token of the user in the caller's transaction; return how many.
+
+    Marks the cached token holders stale after the commit (cache.touch)."""
+    cache.touch(db.session(), tokens=True)
     return db.session.execute(
         sa.update(ApiToken)
         .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))

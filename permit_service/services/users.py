@@ -104,7 +104,7 @@ def deactivate_user(email: str) -> Deactivated:
     """
     user = require_user(email)
     user.active = False
-    revoked = tokens.revoke_user_tokens(user.id)
+    revoked = tokens.revoke_user_tokens(user.id)  # marks the cached token holders stale
     ended = sessions.end_user_sessions(user.id)
     db.session.commit()
     log.info("user deactivated", extra={"user_id": user.id, "count": revoked})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from permit_service import clock
 from permit_service.extensions import db
 from permit_service.models import ApiToken, User
 from permit_service.services.tokens import issue_token, revoke_tokens
@@ -21,6 +23,7 @@ from permit_service.services.users import (
     get_user_by_email,
 )
 from tests.conftest import STRONG_PASSWORD, apply
+from tests.support import own_redis_db
 
 # (method, path template, write?) of every admin endpoint.
 ADMIN_ENDPOINTS = [
@@ -307,15 +310,30 @@ def test_token_request_with_control_characters_is_401_not_500(client):
         assert response.status_code == 401, response.get_json()
 
 
+@pytest.fixture(params=["local-cache", "redis-cache"])
+def cache_kind(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Config of the per-process cache (CACHE_URL unset), or of Redis (a database of this run)."""
+    if request.param == "local-cache":
+        yield {}
+        return
+    with own_redis_db() as url:
+        yield {"CACHE_URL": url}
+
+
 @pytest.mark.parametrize("command", ["revoke-tokens", "deactivate"])
-def test_revocation_in_another_process_refuses_the_very_next_request(app, client, command):
-    """Token checks are never cached (issue 17): `flask users revoke-tokens` / `deactivate`,
-    run as its own process on the same database, refuses the next request of this process,
-    which had just been served with the token."""
+def test_revocation_in_another_process_refuses_the_very_next_request(
+    app_factory, cache_kind, command
+):
+    """Token holders are cached (issue 17), under a generation every revocation and
+    deactivation bumps: `flask users revoke-tokens` / `deactivate`, run as its own process on
+    the same database (and the same generations file or Redis), refuses the next request of
+    this process, which had just been served with the token from its warm cache."""
     import os
     import subprocess
     import sys
 
+    app = app_factory(**cache_kind)
+    client = app.test_client()
     token = token_for(app, "leaving@city.example")
     headers = {"Authorization": f"Bearer {token}"}
     for _ in range(3):  # served, and served again: whatever could be warm is warm
@@ -326,8 +344,11 @@ def test_revocation_in_another_process_refuses_the_very_next_request(app, client
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
         "SECRET_KEY": app.config["SECRET_KEY"],
         "INSTANCE_PATH": app.instance_path,
+        **cache_kind,
     }
     env.pop("FLASK_DEBUG", None)
+    if not cache_kind:
+        env.pop("CACHE_URL", None)
     done = subprocess.run(
         [sys.executable, "-m", "flask", "users", command, "leaving@city.example"],
         env=env,
@@ -336,4 +357,26 @@ def test_revocation_in_another_process_refuses_the_very_next_request(app, client
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+    assert_unauthorized(client.get("/permits", headers=headers))
+
+
+def test_a_warm_token_cache_refuses_after_deactivation_and_at_expiry(app, client):
+    """The cached holder is dropped by a deactivation in this process, and the expiry is
+    decided per request from the cached `expires_at` (no invalidation needed at the deadline)."""
+    from permit_service.services.users import deactivate_user
+
+    token = token_for(app, "cached@city.example")
+    headers = {"Authorization": f"Bearer {token}"}
+    for _ in range(2):
+        assert client.get("/permits", headers=headers).status_code == 200
+    with app.app_context():
+        expires_at = db.session.scalar(sa.select(ApiToken.expires_at))
+    clock.advance(expires_at - clock.now() - timedelta(seconds=5))
+    assert client.get("/permits", headers=headers).status_code == 200
+    clock.advance(timedelta(seconds=5))
+    assert_unauthorized(client.get("/permits", headers=headers))
+    clock.reset()
+    assert client.get("/permits", headers=headers).status_code == 200
+    with app.app_context():
+        deactivate_user("cached@city.example")
     assert_unauthorized(client.get("/permits", headers=headers))

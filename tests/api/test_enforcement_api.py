@@ -425,3 +425,44 @@ def _user_id(app: Any, email: str) -> int:
 
     with app.app_context():
         return get_user_by_email(email).id
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "license_plate=ABC-123&zone=CITY",
+        "license_plate=abc%20123&zone=city&at=2026-12-03T10:00:00Z",
+        "license_plate=ABC-123&zone=CITY&at=2026-12-03T10:00:00%2B01:00",
+        "license_plate=ABC-123&zone=CITY&at=%202026-12-03t10:00:00Z%20",
+        "license_plate=&zone=CITY",
+        "license_plate=ABC-123&zone=",
+        "license_plate=ABC-123&zone=CITY&zone=SOUTH",  # repeated
+        "license_plate=ABC-123&license_plate=X-1&zone=CITY",
+        "license_plate=ABC-123&zone=CITY&at=",
+        "license_plate=ABC-123&zone=CITY&at=2026-12-03",
+        "license_plate=ABC-123&zone=NO-SUCH",
+        "license_plate=ABC-123&zone=CITY&name=x",
+        "license_plate=ABC-123",
+        "zone=CITY&at=2026-12-03T10:00:00Z",
+    ],
+)
+def test_the_checks_argument_shortcut_reads_as_the_schema_does(app, query):
+    """The check reads a plainly valid query without webargs (issue 17): whatever it reads is
+    what the documented schema reads; anything else it leaves to the schema and its 422."""
+    from flask import request
+    from marshmallow import ValidationError
+
+    from permit_service.api.enforcement import CheckArgsSchema, _plain_check_args
+
+    with app.test_request_context(f"/enforcement/check?{query}"):
+        plain = _plain_check_args(request.args)
+        single = {key: request.args[key] for key in request.args}
+        repeated = any(len(v) > 1 for v in request.args.listvalues())
+        try:
+            loaded = CheckArgsSchema().load(single)
+        except ValidationError:
+            loaded = None
+    if plain is not None:
+        assert plain == loaded
+    elif not repeated:
+        assert loaded is None  # left to the schema only when the schema refuses it
