@@ -78,6 +78,22 @@ def authenticate_request(
     g.api_user_role = user.role
 
 
+def documented(
+    wrapper: Callable[..., Any], view: F, refusal: str, security: list[dict[str, Any]] | None
+) -> F:
+    """`wrapper` with the OpenAPI doc of `view` plus its refusals: 403 `refusal` (a response of
+    api/openapi.py), and with `security` set the scheme and 401 BEARER_REQUIRED. flask-smorest
+    reads `_apidoc`; deepcopy so the wrapped view's own doc stays as it was."""
+    apidoc = deepcopy(getattr(view, "_apidoc", {}))
+    responses = apidoc.setdefault("response", {}).setdefault("responses", {})
+    if security is not None:
+        responses.setdefault(401, []).append("BEARER_REQUIRED")
+        apidoc.setdefault("manual_doc", {}).setdefault("security", security)
+    responses.setdefault(403, []).append(refusal)
+    wrapper._apidoc = apidoc  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
 def admin_required(write: bool = False) -> Callable[[F], F]:
     """Require an admin token (write=True) or any staff token (write=False: admins and viewers)."""
 
@@ -87,15 +103,8 @@ def admin_required(write: bool = False) -> Callable[[F], F]:
             authenticate_request(write)
             return view(*args, **kwargs)
 
-        # Document the scheme and the refusals in the OpenAPI operation (flask-smorest reads
-        # `_apidoc`; deepcopy so the wrapped view's own doc stays as it was).
-        apidoc = deepcopy(getattr(view, "_apidoc", {}))
-        responses = apidoc.setdefault("response", {}).setdefault("responses", {})
-        responses.setdefault(401, []).append("BEARER_REQUIRED")
-        responses.setdefault(403, []).append("ADMIN_REQUIRED")  # viewers' writes; enforcers
-        apidoc.setdefault("manual_doc", {}).setdefault("security", BEARER_SECURITY)
-        wrapper._apidoc = apidoc  # type: ignore[attr-defined]
-        return wrapper  # type: ignore[return-value]
+        # 403: viewers' writes; enforcers.
+        return documented(wrapper, view, "ADMIN_REQUIRED", BEARER_SECURITY)
 
     return decorator
 
@@ -109,13 +118,7 @@ def enforcer_required() -> Callable[[F], F]:
             authenticate_request(False, ENFORCEMENT, personal_data=False)
             return view(*args, **kwargs)
 
-        apidoc = deepcopy(getattr(view, "_apidoc", {}))
-        responses = apidoc.setdefault("response", {}).setdefault("responses", {})
-        responses.setdefault(401, []).append("BEARER_REQUIRED")
-        responses.setdefault(403, []).append("ENFORCER_REQUIRED")
-        apidoc.setdefault("manual_doc", {}).setdefault("security", BEARER_SECURITY)
-        wrapper._apidoc = apidoc  # type: ignore[attr-defined]
-        return wrapper  # type: ignore[return-value]
+        return documented(wrapper, view, "ENFORCER_REQUIRED", BEARER_SECURITY)
 
     return decorator
 
@@ -136,11 +139,7 @@ def refuse_enforcer_token() -> Callable[[F], F]:
                 abort(403, message=ENFORCER_ONLY)
             return view(*args, **kwargs)
 
-        apidoc = deepcopy(getattr(view, "_apidoc", {}))
-        responses = apidoc.setdefault("response", {}).setdefault("responses", {})
-        responses.setdefault(403, []).append("ENFORCER_TOKEN")
-        wrapper._apidoc = apidoc  # type: ignore[attr-defined]
-        return wrapper  # type: ignore[return-value]
+        return documented(wrapper, view, "ENFORCER_TOKEN", None)
 
     return decorator
 
@@ -159,14 +158,8 @@ def admin_if_token() -> Callable[[F], F]:
                 authenticate_request(write=True)
             return view(*args, **kwargs)
 
-        apidoc = deepcopy(getattr(view, "_apidoc", {}))
-        responses = apidoc.setdefault("response", {}).setdefault("responses", {})
-        responses.setdefault(401, []).append("BEARER_REQUIRED")
-        responses.setdefault(403, []).append("ADMIN_REQUIRED")
         # Either no token at all, or an admin's.
-        apidoc.setdefault("manual_doc", {}).setdefault("security", [{}, *BEARER_SECURITY])
-        wrapper._apidoc = apidoc  # type: ignore[attr-defined]
-        return wrapper  # type: ignore[return-value]
+        return documented(wrapper, view, "ADMIN_REQUIRED", [{}, *BEARER_SECURITY])
 
     return decorator
 
