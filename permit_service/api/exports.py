@@ -8,7 +8,6 @@ requester's; another's is a 404, as if it did not exist. Admins see every export
 from __future__ import annotations
 
 from collections.abc import Callable
-from copy import deepcopy
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -16,10 +15,10 @@ from flask import Response, g, request, stream_with_context, url_for
 from flask.views import MethodView
 from flask_smorest import abort
 
+from permit_service.api import security
 from permit_service.api.blueprint import Blueprint, fail
 from permit_service.api.openapi import ErrorSchema, _header
 from permit_service.api.schemas import ExportRequestSchema, ExportSchema
-from permit_service.api.security import admin_required
 from permit_service.domain import DomainError, PermitStatus
 from permit_service.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from permit_service.services import exports as service
@@ -29,7 +28,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 blp = Blueprint("exports", __name__, url_prefix="/exports", description="CSV exports of permits")
 
 STAFF = [{"bearerAuth": []}]
-EXPORT_ROLES = frozenset({"admin", "viewer"})  # SPEC.md section 4: not enforcers
+EXPORT_ROLES = security.STAFF  # what admin_required() admits (SPEC.md section 4: not enforcers)
 EXPORT_LOCATION = {
     "Location": _header("Where the export's progress can be read.", "string", format="uri")
 }
@@ -48,19 +47,17 @@ def export_id_parameter() -> list[dict[str, Any]]:
 
 
 def exporter_required() -> Callable[[F], F]:
-    """A staff token whose role may export (admin, viewer); 401 without one, 403 for others."""
+    """A staff token whose role may export: admin_required() admits exactly EXPORT_ROLES (401
+    without a token, 403 for any other role); documented with the exporters' refusal."""
 
     def decorator(view: F) -> F:
         @wraps(view)
         def checked(*args: Any, **kwargs: Any) -> Any:
-            if g.get("api_user_role") not in EXPORT_ROLES:
-                abort(403, message="Only admins and viewers may export permits.")
             return view(*args, **kwargs)
 
-        checked._apidoc = deepcopy(getattr(view, "_apidoc", {}))  # type: ignore[attr-defined]
-        responses = checked._apidoc.setdefault("response", {}).setdefault("responses", {})  # type: ignore[attr-defined]
-        responses.setdefault(403, []).append("EXPORTER_REQUIRED")
-        return admin_required()(checked)  # type: ignore[arg-type]
+        return security.admin_required()(
+            security.documented(checked, view, "EXPORTER_REQUIRED", None)
+        )
 
     return decorator
 
