@@ -248,3 +248,46 @@ def wait_until(predicate: Any, timeout: float, what: str, on_fail: Any = None) -
 def wait_for_http(url: str, procs: Processes, timeout: float = 30) -> None:
     """Wait until `url` answers 200."""
     wait_until(lambda: http("GET", url)[0] == 200, timeout, url, procs.describe)
+
+
+# --- the service's processes, started by a test -----------------------------------------------
+
+
+def service_env(
+    tmp_path: Path, database_url: str, secret_key: str, **settings: str
+) -> dict[str, str]:
+    """The environment the service's processes get in an integration test: its own instance
+    folder and HOME, gunicorn on a free port it reports, JSON logs; `settings` add or override."""
+    return {
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+        "HOME": str(tmp_path),
+        "FLASK_APP": "wsgi",
+        "SECRET_KEY": secret_key,
+        "DATABASE_URL": database_url,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "GUNICORN_BIND": "127.0.0.1:0",  # gunicorn picks a free port and reports it
+        "LOG_FORMAT": "json",
+        **settings,
+    }
+
+
+def admin_headers(procs: Processes, env: Mapping[str, str], password: str) -> dict[str, str]:
+    """Migrate, create the admin ops@city.example and a bearer token for it, the way an
+    operator does (SPEC.md section 6); the Authorization header that carries the token."""
+    for command in (
+        ["db", "upgrade"],
+        ["users", "create-admin", "ops@city.example", "--password", password],
+        ["users", "create-token", "ops@city.example"],
+    ):
+        done = procs.run(["flask", *command], env)
+        assert done.returncode == 0, done.stderr
+    return {"Authorization": f"Bearer {done.stdout.strip().splitlines()[-1]}"}
+
+
+def sample_sum(text: str, name: str, *labels: str) -> float:
+    """The sum of a Prometheus metric's samples whose label text contains every one of `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith((name + "{", name + " ")) and all(label in line for label in labels):
+            total += float(line.rsplit(" ", 1)[1])
+    return total

@@ -27,12 +27,14 @@ import pytest
 
 from permit_service import create_app
 from tests.deploy.support import (
-    VENV_BIN,
     Processes,
+    admin_headers,
     http,
     own_postgres_database,
     own_redis_db,
     reported_port,
+    sample_sum,
+    service_env,
     wait_for_http,
     wait_until,
 )
@@ -50,32 +52,23 @@ def web(
     tmp_path: Path, database_url: str, cache_url: str | None, workers: int
 ) -> Iterator[dict[str, Any]]:
     """Migrate, create an admin token, start gunicorn; yield what the rounds need."""
-    env = {
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
-        "HOME": str(tmp_path),
-        "FLASK_APP": "wsgi",
-        "SECRET_KEY": "cache-test-secret-key-0123456789abcdef",
-        "DATABASE_URL": database_url,
-        "RATELIMIT_ENABLED": "false",
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "GUNICORN_BIND": "127.0.0.1:0",
-        "GUNICORN_ACCESS_LOG": "off",
-        "LOG_FORMAT": "json",
+    env = service_env(
+        tmp_path,
+        database_url,
+        "cache-test-secret-key-0123456789abcdef",
+        RATELIMIT_ENABLED="false",
+        GUNICORN_ACCESS_LOG="off",
         # Every approved permit may be renewed at once (the window is longer than a validity).
-        "PERMIT_VALIDITY_DAYS": "30",
-        "RENEWAL_WINDOW_DAYS": "400",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-    }
+        PERMIT_VALIDITY_DAYS="30",
+        RENEWAL_WINDOW_DAYS="400",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+    )
     if cache_url:
         env["CACHE_URL"] = cache_url
         env["CACHE_KEY_PREFIX"] = f"cache-test-{os.getpid()}:"
     procs = Processes(tmp_path)
     try:
-        assert procs.run(["flask", "db", "upgrade"], env).returncode == 0
-        admin = ["users", "create-admin", "ops@city.example", "--password", ADMIN_PASSWORD]
-        assert procs.run(["flask", *admin], env).returncode == 0
-        token = procs.run(["flask", "users", "create-token", "ops@city.example"], env)
-        headers = {"Authorization": f"Bearer {token.stdout.strip().splitlines()[-1]}"}
+        headers = admin_headers(procs, env, ADMIN_PASSWORD)
         server = procs.start(
             "web",
             ["gunicorn", "-c", "gunicorn.conf.py", "--workers", str(workers), "wsgi:app"],
@@ -272,7 +265,7 @@ def test_two_workers_sharing_redis_never_answer_stale(tmp_path: Path) -> None:
         for kind in ("apply", "approve", "refuse", "renew", "revoke/cancel", "sweep"):
             assert done.get(kind, 0) >= 5, done
         metrics = http("GET", run["base"] + "/metrics")[2]
-        hits = _sample_sum(metrics, "permit_cache_requests_total", 'result="hit"')
+        hits = sample_sum(metrics, "permit_cache_requests_total", 'result="hit"')
         assert hits > ROUNDS, "the rounds' second reads should be served from the cache"
 
 
@@ -286,7 +279,7 @@ def test_one_worker_with_the_per_process_cache_never_answers_stale(tmp_path: Pat
         assert not rounds.stale, "\n".join(rounds.stale[:5])
         assert done.get("sweep", 0) >= 5, done
         metrics = http("GET", run["base"] + "/metrics")[2]
-        assert _sample_sum(metrics, "permit_cache_requests_total", 'result="hit"') > ROUNDS
+        assert sample_sum(metrics, "permit_cache_requests_total", 'result="hit"') > ROUNDS
 
 
 @contextlib.contextmanager
@@ -344,15 +337,6 @@ def test_redis_outage_degrades_to_right_uncached_answers(tmp_path: Path) -> None
         assert rounds.slowest < 2.0, f"a request took {rounds.slowest:.2f}s while Redis was down"
         assert sum(done.values()) == 75
         metrics = http("GET", run["base"] + "/metrics")[2]
-        assert _sample_sum(metrics, "permit_cache_requests_total", 'result="error"') > 0
+        assert sample_sum(metrics, "permit_cache_requests_total", 'result="error"') > 0
         # Served from Redis again after it came back.
-        assert _sample_sum(metrics, "permit_cache_requests_total", 'result="hit"') > 0
-
-
-def _sample_sum(text: str, name: str, *labels: str) -> float:
-    """The sum of a metric's samples whose label text contains every one of `labels`."""
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith((name + "{", name + " ")) and all(label in line for label in labels):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+        assert sample_sum(metrics, "permit_cache_requests_total", 'result="hit"') > 0

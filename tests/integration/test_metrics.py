@@ -14,40 +14,35 @@ import pytest
 
 from tests.conftest import SEED
 from tests.deploy.support import (
-    VENV_BIN,
     Processes,
     http,
     own_postgres_database,
     own_redis_db,
     reported_port,
+    sample_sum,
+    service_env,
     wait_for_http,
     wait_until,
 )
-from tests.integration.test_cache_staleness import _sample_sum
 
 pytestmark = pytest.mark.integration
 
 
 def test_metrics_count_requests_and_tasks_across_processes(tmp_path: Path) -> None:
     with own_postgres_database() as database_url, own_redis_db() as redis_url:
-        env = {
-            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
-            "HOME": str(tmp_path),
-            "FLASK_APP": "wsgi",
-            "SECRET_KEY": "metrics-test-secret-key-0123456789abcdef",
-            "DATABASE_URL": database_url,
-            "CELERY_BROKER_URL": redis_url,
-            "CACHE_URL": redis_url,
-            "CACHE_KEY_PREFIX": f"metrics-test-{os.getpid()}:",
-            "RATELIMIT_ENABLED": "false",
-            "EXPIRY_SWEEP_SECONDS": "1",
-            "PENDING_TTL_SECONDS": "2",
-            "INSTANCE_PATH": str(tmp_path / "instance"),
-            "GUNICORN_BIND": "127.0.0.1:0",
-            "GUNICORN_ACCESS_LOG": "off",
-            "LOG_FORMAT": "json",
-            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-        }
+        env = service_env(
+            tmp_path,
+            database_url,
+            "metrics-test-secret-key-0123456789abcdef",
+            CELERY_BROKER_URL=redis_url,
+            CACHE_URL=redis_url,
+            CACHE_KEY_PREFIX=f"metrics-test-{os.getpid()}:",
+            RATELIMIT_ENABLED="false",
+            EXPIRY_SWEEP_SECONDS="1",
+            PENDING_TTL_SECONDS="2",
+            GUNICORN_ACCESS_LOG="off",
+            PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+        )
         procs = Processes(tmp_path)
         try:
             assert procs.run(["flask", "db", "upgrade"], env).returncode == 0
@@ -83,8 +78,8 @@ def test_metrics_count_requests_and_tasks_across_processes(tmp_path: Path) -> No
             # The pending application expires by the sweep (TTL 2 s): the worker's counters too.
             def tasks_counted() -> str | None:
                 text = scraped()
-                moved = _sample_sum(text, "permit_sweep_permits_moved_total")
-                sent = _sample_sum(text, "permit_notifications_total", 'event="sent"')
+                moved = sample_sum(text, "permit_sweep_permits_moved_total")
+                sent = sample_sum(text, "permit_notifications_total", 'event="sent"')
                 return text if moved >= 1 and sent >= 1 else None
 
             text = wait_until(tasks_counted, 60, "the sweep and a sent e-mail", procs.describe)
@@ -93,7 +88,7 @@ def test_metrics_count_requests_and_tasks_across_processes(tmp_path: Path) -> No
             procs.stop_all()
 
     def requests(endpoint: str, status: int) -> float:
-        return _sample_sum(
+        return sample_sum(
             text,
             "permit_http_requests_total",
             f'endpoint="{endpoint}"',
@@ -105,14 +100,14 @@ def test_metrics_count_requests_and_tasks_across_processes(tmp_path: Path) -> No
     assert requests("permits.Permit", 200) == reads
     assert requests("permits.Permit", 404) == 1
     assert (
-        _sample_sum(text, "permit_http_request_duration_seconds_count", 'endpoint="permits.Permit"')
+        sample_sum(text, "permit_http_request_duration_seconds_count", 'endpoint="permits.Permit"')
         == reads + 1
     )
-    assert _sample_sum(text, "permit_cache_requests_total", 'cache="permit"') == reads + 1
+    assert sample_sum(text, "permit_cache_requests_total", 'cache="permit"') == reads + 1
     # Hits (the sweep's expiry of the permit meanwhile may cost a miss per worker).
-    assert _sample_sum(text, "permit_cache_requests_total", 'result="hit"') >= reads // 2
-    assert _sample_sum(text, "permit_sweep_runs_total") >= 1
-    assert _sample_sum(text, "permit_notifications_total", 'event="queued"') >= 1
+    assert sample_sum(text, "permit_cache_requests_total", 'result="hit"') >= reads // 2
+    assert sample_sum(text, "permit_sweep_runs_total") >= 1
+    assert sample_sum(text, "permit_notifications_total", 'event="queued"') >= 1
     # No personal data, no ids, no paths.
     for secret in (permit["id"], missing, "MTR", "resident@", SEED["name"], "/permits/"):
         assert secret not in text

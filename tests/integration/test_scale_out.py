@@ -20,12 +20,13 @@ import sqlalchemy as sa
 
 from tests.conftest import SEED
 from tests.deploy.support import (
-    VENV_BIN,
     Processes,
+    admin_headers,
     http,
     own_postgres_database,
     own_redis_db,
     reported_port,
+    service_env,
     wait_for_http,
     wait_until,
 )
@@ -45,31 +46,18 @@ ADMIN_PASSWORD = "scale-out-Admin-2026!"  # noqa: S105 - a throwaway test accoun
 def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Migrate, then start gunicorn (2 workers), 2 Celery workers and 1 beat; stop all after."""
     with own_postgres_database() as database_url, own_redis_db() as redis_url:
-        env = {
-            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
-            "HOME": str(tmp_path),
-            "FLASK_APP": "wsgi",
-            "SECRET_KEY": "scale-out-test-secret-key-0123456789",
-            "DATABASE_URL": database_url,
-            "CELERY_BROKER_URL": redis_url,
-            "RATELIMIT_STORAGE_URI": redis_url,  # shared by both web workers, as in production
-            "PENDING_TTL_SECONDS": str(PENDING_TTL),
-            "EXPIRY_SWEEP_SECONDS": str(SWEEP),
-            "INSTANCE_PATH": str(tmp_path / "instance"),
-            "GUNICORN_BIND": "127.0.0.1:0",  # gunicorn picks a free port and reports it
-            "LOG_FORMAT": "json",
-        }
+        env = service_env(
+            tmp_path,
+            database_url,
+            "scale-out-test-secret-key-0123456789",
+            CELERY_BROKER_URL=redis_url,
+            RATELIMIT_STORAGE_URI=redis_url,  # shared by both web workers, as in production
+            PENDING_TTL_SECONDS=str(PENDING_TTL),
+            EXPIRY_SWEEP_SECONDS=str(SWEEP),
+        )
         procs = Processes(tmp_path)
         try:
-            migrate = procs.run(["flask", "db", "upgrade"], env)
-            assert migrate.returncode == 0, migrate.stderr
-            # An admin and a bearer token, the way an operator makes them (SPEC.md section 6).
-            admin = ["users", "create-admin", "ops@city.example", "--password", ADMIN_PASSWORD]
-            created = procs.run(["flask", *admin], env)
-            assert created.returncode == 0, created.stderr
-            token = procs.run(["flask", "users", "create-token", "ops@city.example"], env)
-            assert token.returncode == 0, token.stderr
-            admin_headers = {"Authorization": f"Bearer {token.stdout.strip().splitlines()[-1]}"}
+            headers = admin_headers(procs, env, ADMIN_PASSWORD)
             web = procs.start(
                 "web", ["gunicorn", "-c", "gunicorn.conf.py", "--workers", "2", "wsgi:app"], env
             )
@@ -89,7 +77,7 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
                 "base_url": base_url,
                 "database_url": database_url,
                 "env": env,
-                "admin_headers": admin_headers,
+                "admin_headers": headers,
             }
         finally:
             procs.stop_all()

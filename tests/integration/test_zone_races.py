@@ -9,7 +9,6 @@ went to the head of its line. The sweep gives places freed by time.
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import threading
 import time
@@ -23,12 +22,13 @@ import sqlalchemy as sa
 
 from tests.conftest import SEED
 from tests.deploy.support import (
-    VENV_BIN,
     Processes,
+    admin_headers,
     http,
     own_postgres_database,
     own_redis_db,
     reported_port,
+    service_env,
     wait_for_http,
     wait_until,
 )
@@ -43,27 +43,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     """Migrate, then start gunicorn (4 workers), a Celery worker and beat (sweep every second)."""
     tmp_path = tmp_path_factory.mktemp("zone_races")
     with own_postgres_database() as database_url, own_redis_db() as redis_url:
-        env = {
-            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
-            "HOME": str(tmp_path),
-            "FLASK_APP": "wsgi",
-            "SECRET_KEY": "zone-races-test-secret-key-0123456789",
-            "DATABASE_URL": database_url,
-            "CELERY_BROKER_URL": redis_url,
-            "RATELIMIT_ENABLED": "false",
-            "EXPIRY_SWEEP_SECONDS": "1",
-            "INSTANCE_PATH": str(tmp_path / "instance"),
-            "GUNICORN_BIND": "127.0.0.1:0",
-            "LOG_FORMAT": "json",
-        }
+        env = service_env(
+            tmp_path,
+            database_url,
+            "zone-races-test-secret-key-0123456789",
+            CELERY_BROKER_URL=redis_url,
+            RATELIMIT_ENABLED="false",
+            EXPIRY_SWEEP_SECONDS="1",
+        )
         procs = Processes(tmp_path)
         try:
-            assert procs.run(["flask", "db", "upgrade"], env).returncode == 0
-            admin = ["users", "create-admin", "ops@city.example", "--password", ADMIN_PASSWORD]
-            assert procs.run(["flask", *admin], env).returncode == 0
-            token = procs.run(["flask", "users", "create-token", "ops@city.example"], env)
-            assert token.returncode == 0, token.stderr
-            headers = {"Authorization": f"Bearer {token.stdout.strip().splitlines()[-1]}"}
+            headers = admin_headers(procs, env, ADMIN_PASSWORD)
             web = procs.start(
                 "web", ["gunicorn", "-c", "gunicorn.conf.py", "--workers", "4", "wsgi:app"], env
             )
