@@ -11,10 +11,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Response, g, request, stream_with_context, url_for
+from flask import g, request, url_for
 from flask.views import MethodView
 from flask_smorest import abort
 
+from permit_service import downloads
 from permit_service.api import security
 from permit_service.api.blueprint import Blueprint, fail
 from permit_service.api.openapi import ErrorSchema, _header
@@ -155,15 +156,4 @@ class ExportDownload(MethodView):
             export = service.ready_export(export_id, _requester())
         except DomainError as exc:
             _not_found(exc)
-        return csv_response(export)
-
-
-def csv_response(export: Any) -> Response:
-    """The export's CSV streamed chunk by chunk, as an attachment (the API and the pages)."""
-    response = Response(
-        stream_with_context(service.iter_csv(export.id)), mimetype="text/csv; charset=utf-8"
-    )
-    response.headers["Content-Disposition"] = f'attachment; filename="{service.filename(export)}"'
-    response.headers["Content-Length"] = str(export.size)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+        return downloads.export_csv(export)

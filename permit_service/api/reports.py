@@ -6,11 +6,12 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Response, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validates_schema
 
+from permit_service import downloads
 from permit_service.api.blueprint import Blueprint
 from permit_service.api.openapi import ErrorSchema
 from permit_service.api.security import admin_required
@@ -118,11 +119,4 @@ class ReportPdf(MethodView):
             entry, pdf = service.get_report_pdf(month)
         except service.ReportNotFound as exc:
             abort(404, message=exc.message)
-        return Response(
-            pdf,
-            mimetype="application/pdf",
-            headers={
-                "Content-Disposition": f'inline; filename="permit-report-{entry.month}.pdf"',
-                "Cache-Control": "private, no-cache",
-            },
-        )
+        return downloads.report_pdf(entry, pdf)

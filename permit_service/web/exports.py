@@ -15,8 +15,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from permit_service import localtime
-from permit_service.api.exports import csv_response
+from permit_service import downloads, localtime
 from permit_service.domain import PermitStatus
 from permit_service.i18n import page_language
 from permit_service.services import exports as service
@@ -108,4 +107,4 @@ def export_download(export_id: str) -> ResponseReturnValue:
         abort(404)
     except service.ExportNotReady:
         abort(409, description=_("The export is not ready yet: its page shows when it is."))
-    return csv_response(export)
+    return downloads.export_csv(export)

@@ -4,11 +4,12 @@ button that makes last month's report now. Thin adapters over services.reports."
 from __future__ import annotations
 
 from babel.dates import format_date
-from flask import Response, abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from permit_service import downloads
 from permit_service.i18n import page_language
 from permit_service.localtime import cldr_locale
 from permit_service.months import Month
@@ -66,8 +67,4 @@ def report_pdf(month: str) -> ResponseReturnValue:
         entry, pdf = service.get_report_pdf(month)
     except service.ReportNotFound:
         abort(404)
-    return Response(
-        pdf,
-        mimetype="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="permit-report-{entry.month}.pdf"'},
-    )
+    return downloads.report_pdf(entry, pdf)
