@@ -47,7 +47,6 @@ from permit_service.domain import (
     DomainError,
     PermitStatus,
     ValidationFailed,
-    deadline_of,
     status_at,
 )
 from permit_service.extensions import db
@@ -270,7 +269,7 @@ def _write(export_id: str, attempt: int, filters: queries.Filters, now: datetime
             status = status_at(row, now)
             writer.writerow(_cells(row, status, currency))
             if status in ENDED and row.anonymised_at is None:  # anonymised: no data held
-                ended = _ended_at(row, status)
+                ended = row.ended_at
                 if ended is not None and (first_ended is None or ended < first_ended):
                     first_ended = ended
         data = out.getvalue().encode("utf-8")
@@ -362,13 +361,6 @@ def _cells(row: Any, status: PermitStatus, currency: str) -> list[str]:
     ]
 
 
-def _ended_at(row: Any, status: PermitStatus) -> datetime | None:
-    """When an ended permit ended: its recorded end, else (due, unrecorded) its deadline."""
-    if row.status in (PermitStatus.REVOKED.value, PermitStatus.EXPIRED.value):
-        return row.ended_at or deadline_of(row)
-    return deadline_of(row)
-
-
 @functools.cache
 def _batch_statement(shape: tuple[Any, ...], keyed: bool) -> sa.Select[Any]:
     """One batch: the first :limit permits of the filter (`keyed`: after (:after_at,
@@ -398,10 +390,8 @@ def _batch_statement(shape: tuple[Any, ...], keyed: bool) -> sa.Select[Any]:
             P.valid_until,
             P.fee,
             decided.label("decided_at"),
-            # When a stored ended permit ended, as retention counts it (one definition).
-            sa.case(
-                (P.status.in_([s.value for s in ENDED]), lifecycle.ended_at()), else_=sa.null()
-            ).label("ended_at"),
+            # When it ended, if it has (now, or stored so), as retention counts it.
+            lifecycle.ended_at().label("ended_at"),
             P.anonymised_at,
         )
         .where(queries.filter_condition(shape), after)

@@ -520,11 +520,14 @@ def open_condition(now: Any = NOW) -> sa.ColumnElement[bool]:
 
 
 def ended_at() -> sa.ColumnElement[Any]:
-    """When a permit stored as ended (revoked, expired) ended: the ONE SQL definition (retention
-    and exports). A revocation when it was recorded (`updated_at`, which nothing changes
-    afterwards); an expiry at its deadline (`valid_until`, or `expires_at` of an application
-    never decided), even when the sweep recorded it later."""
+    """When a permit that has ended (revoked, expired: stored so, or due and not yet recorded)
+    ended: the ONE SQL definition (retention and exports). A revocation when it was recorded
+    (`updated_at`, which nothing changes afterwards); an expiry at its deadline, even when the
+    sweep recorded it later: a due permit's own deadline (domain.DEADLINES), a recorded
+    expiry's `valid_until`, or `expires_at` of an application never decided. Meaningless for a
+    permit that has not ended."""
     return sa.case(
         (P.status == PermitStatus.REVOKED.value, P.updated_at),
+        *((P.status == status.value, P[deadline.field]) for status, deadline in DEADLINES.items()),
         else_=sa.func.coalesce(P.valid_until, P.expires_at, P.updated_at),
     )

@@ -135,6 +135,27 @@ def test_decided_at_and_first_ended_at(mixed):
         assert stored.first_ended_at <= utcnow()
 
 
+@pytest.mark.parametrize(
+    ("status", "due", "ended"),
+    [
+        ("approved", timedelta(days=3), "valid_until"),  # validity over, no sweep yet
+        ("pending", timedelta(hours=2), "expires_at"),  # never decided, no sweep yet
+        ("expired", timedelta(days=2), "expires_at"),  # an application's expiry, recorded late
+        ("revoked", False, "updated_at"),
+    ],
+)
+def test_first_ended_at_is_when_the_permit_ended(app, status, due, ended):
+    """Retention deletes an export by when its earliest ended permit ended: the deadline even
+    when no sweep has recorded it yet, the revocation when it was made."""
+    with app.app_context():
+        permit = factories.make_permit(status, due=due)
+        factories.make_permit("approved")  # not ended: no bearing
+        export = exports.request_export(_requester())
+        exports.run_export(export.id)
+        db.session.expire_all()
+        assert db.session.get(Export, export.id).first_ended_at == getattr(permit, ended)
+
+
 def test_many_batches_write_every_row_once(mixed, monkeypatch):
     monkeypatch.setattr(exports, "BATCH", 4)
     with mixed.app_context():
