@@ -225,6 +225,22 @@ class PermitCount(db.Model):
     n: Mapped[int] = mapped_column(sa.BigInteger)
 
 
+def ahead_in_line(
+    ahead: Any, zone: Any, waitlisted_at: Any, permit_id: Any
+) -> sa.ColumnElement[bool]:
+    """`ahead` (the permits table or an alias of it) is in `zone`'s waiting line before the
+    permit placed at (`waitlisted_at`, `permit_id`): first come, first served, ties by id (the
+    order in which zones give places). A range of ix_permits_zone_status_waitlisted_at."""
+    return sa.and_(
+        ahead.c.zone == zone,
+        ahead.c.status == PermitStatus.WAITLISTED.value,
+        sa.or_(
+            ahead.c.waitlisted_at < waitlisted_at,
+            sa.and_(ahead.c.waitlisted_at == waitlisted_at, ahead.c.id < permit_id),
+        ),
+    )
+
+
 class PermitEvent(db.Model):
     """One recorded status change of a permit (the audit trail)."""
 

@@ -25,7 +25,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from permit_service.domain import Action, PermitStatus
 from permit_service.extensions import db
-from permit_service.models import Notification, Permit, UTCDateTime, utcnow
+from permit_service.models import Notification, Permit, UTCDateTime, ahead_in_line, utcnow
 from permit_service.services.upsert import dialect_insert
 
 log = logging.getLogger(__name__)
@@ -165,14 +165,7 @@ def _place_in_line() -> sa.ScalarSelect[int]:
     return (
         sa.select(sa.func.count() + 1)
         .select_from(ahead)
-        .where(
-            ahead.c.zone == P.zone,
-            ahead.c.status == PermitStatus.WAITLISTED.value,
-            sa.or_(
-                ahead.c.waitlisted_at < P.waitlisted_at,
-                sa.and_(ahead.c.waitlisted_at == P.waitlisted_at, ahead.c.id < P.id),
-            ),
-        )
+        .where(ahead_in_line(ahead, P.zone, P.waitlisted_at, P.id))
         .scalar_subquery()
     )
 

@@ -22,7 +22,14 @@ from permit_service.domain import (
     status_at,
 )
 from permit_service.extensions import db
-from permit_service.models import Notification, Permit, PermitCount, PermitEvent, utcnow
+from permit_service.models import (
+    Notification,
+    Permit,
+    PermitCount,
+    PermitEvent,
+    ahead_in_line,
+    utcnow,
+)
 from permit_service.references import parse_reference
 from permit_service.services.lifecycle import (
     NOW,
@@ -131,11 +138,7 @@ def _position_statement() -> sa.Select[tuple[int]]:
     return (
         sa.select(sa.func.count())
         .select_from(Permit)
-        .where(
-            P.zone == sa.bindparam("zone", type_=P.zone.type),
-            P.status == PermitStatus.WAITLISTED.value,
-            sa.or_(P.waitlisted_at < at, sa.and_(P.waitlisted_at == at, P.id < pid)),
-        )
+        .where(ahead_in_line(Permit.__table__, sa.bindparam("zone", type_=P.zone.type), at, pid))
     )
 
 

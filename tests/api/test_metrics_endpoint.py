@@ -6,7 +6,7 @@ from typing import Any
 
 from permit_service import metrics
 from tests.conftest import apply
-from tests.integration.test_cache_staleness import _sample_sum
+from tests.deploy.support import sample_sum
 
 
 def test_metrics_count_by_endpoint_without_ids_or_plates(client: Any) -> None:
@@ -22,7 +22,7 @@ def test_metrics_count_by_endpoint_without_ids_or_plates(client: Any) -> None:
     text = response.get_data(as_text=True)
 
     def grew(name: str, *labels: str) -> float:
-        return _sample_sum(text, name, *labels) - _sample_sum(before, name, *labels)
+        return sample_sum(text, name, *labels) - sample_sum(before, name, *labels)
 
     read = ('endpoint="permits.Permit"', 'method="GET"')
     assert grew("permit_http_requests_total", *read, 'status="200"') == 3
