@@ -16,14 +16,12 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from flask import url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
 from permit_service.domain import PermitStatus
-from permit_service.i18n import page_translations
+from permit_service.i18n import per_language
 from permit_service.models import Permit
 from permit_service.web import words
 
@@ -56,15 +54,16 @@ def render_rows(
     zone_fees: Mapping[str, Decimal],
     clock: Any,
     here: str,
+    stem: str,
 ) -> Markup:
-    """The <tr> elements of one queue page."""
+    """The <tr> elements of one queue page (`stem`: the queue's address and a slash)."""
     e = _escape
     words_ = _page_words()
     label = words_.label
     select_words = words_.select
     approve, refuse, revoke = words_.approve, words_.refuse, words_.revoke
     refuse_go, revoke_go = words_.refuse_go, words_.revoke_go
-    stem = e(url_for("admin.queue") + "/")
+    stem = e(stem)
     back = e("?back=" + quote(here, safe="/"))
     token = e(generate_csrf())
     next_field = f'<input type="hidden" name="next" value="{e(here)}">'
@@ -191,8 +190,7 @@ class PageWords:
     per page. Button words keep `%(plate)s` for the row's escaped plate: their HTML is ours,
     from the catalogue."""
 
-    def __init__(self, locale: Any) -> None:
-        self.locale = locale
+    def __init__(self) -> None:
         self.label = {
             key: _escape(text)
             for key, text in {
@@ -245,20 +243,7 @@ class PageWords:
         return text
 
 
-_WORDS: dict[int, tuple[Any, PageWords]] = {}
-
-
-def _page_words() -> PageWords:
-    """The PageWords of the request's language (its Flask-Babel translations and locale)."""
-    translations = page_translations()
-    locale = get_locale()
-    key = id(translations)
-    kept = _WORDS.get(key)
-    if kept is None or kept[0] is not translations or kept[1].locale != locale:
-        if len(_WORDS) > 100:  # apps come and go in tests; a server has two languages
-            _WORDS.clear()
-        kept = _WORDS[key] = (translations, PageWords(locale))
-    return kept[1]
+_page_words = per_language(PageWords)
 
 
 def _trusted(html: str) -> Markup:
