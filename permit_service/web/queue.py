@@ -198,7 +198,7 @@ def queue() -> ResponseReturnValue:
         ),
         statuses=statuses,
         badges=_badges(statuses, endings),
-        marks=_marks(page.items, queries.earlier_permits(page.items), view.path),
+        marks=_marks(page.items, view.path),
         offered={s: allowed_actions(s, "admin") for s in set(statuses.values())},
         decisions=decisions,
         places={
@@ -253,11 +253,9 @@ def _badges(
     return {pid: kinds[(s, endings.get(pid))] for pid, s in statuses.items()}
 
 
-def _marks(
-    permits: list[Permit], earlier: dict[str, tuple[int, int]], path: str
-) -> dict[str, list[tuple[str, str]]]:
-    """Each row's earlier permits as (link, words): of its plate, at its address (`path`: the
-    queue's address)."""
+def _marks(permits: list[Any], path: str) -> dict[str, list[tuple[str, str]]]:
+    """Each row's earlier permits as (link, words): of its plate, at its address (the queue's
+    rows carry their counts; `path`: the queue's address)."""
     everything = f"{path}?status=all"  # url_for("admin.queue", status="all")
     said: dict[tuple[str, int], str] = {}
 
@@ -273,7 +271,7 @@ def _marks(
 
     found: dict[str, list[tuple[str, str]]] = {}
     for permit in permits:
-        plates, places = earlier.get(permit.id, (0, 0))
+        plates, places = permit.earlier_plates, permit.earlier_places
         links = []
         if plates:
             links.append(
