@@ -30,9 +30,8 @@ from permit_service.domain import (
 )
 from permit_service.i18n import per_language
 from permit_service.models import Permit, PermitEvent, utcnow
+from permit_service.services import cached, queries
 from permit_service.services import permits as service
-from permit_service.services import queries
-from permit_service.services import zones as zone_service
 from permit_service.web import helpers, words
 from permit_service.web.admin import MAX_PAGE, PAGE_SIZE, SEARCH_MAX, bp
 from permit_service.web.forms import BulkDecisionForm
@@ -152,7 +151,7 @@ def read_query(zone_codes: set[str]) -> QueueQuery:
 def queue() -> ResponseReturnValue:
     """Review queue: status tabs with counts, search, zone and date filters, sortable columns,
     earlier permits of each plate and address, bulk decisions."""
-    zones = zone_service.all_zones()  # names and fees only, no counts of places
+    zones = cached.all_zones()  # names and fees only, no counts of places
     names = {z.code: words.zone_name(z) for z in zones}
     view = read_query(set(names))
     now = utcnow()
