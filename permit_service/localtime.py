@@ -167,17 +167,17 @@ class PageClock:
         self.zone = zone or city_zone()
         self.today = local_today(now, self.zone)
         self._relative: dict[tuple[bool, str, int], str] = {}
-        self._around: dict[tuple[date, Any], tuple[str, str]] = {}
+        self._around: dict[tuple[date, Any, Any], tuple[str, str]] = {}
 
     def clock_time(self, moment: datetime) -> str:
         """As `clock_time(moment, now)`.
 
         The patterns end in the clock, "HH:mm z": babel writes the words before the clock once
-        per local day, and the zone's name once per offset; only hours and minutes are per
-        moment (the same two-digit numbers babel's HH and mm write)."""
+        per local day, and the zone's name once per offset and DST; only hours and minutes are
+        per moment (the same two-digit numbers babel's HH and mm write)."""
         local = to_local(moment, self.zone)
         day = local.date()
-        key = (day, local.utcoffset())
+        key = (day, local.utcoffset(), local.dst())  # the zone's name may differ by DST alone
         around = self._around.get(key)
         if around is None:
             kind = "clock" if day == self.today else "date"
