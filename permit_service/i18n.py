@@ -8,7 +8,8 @@ page's language.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
 from flask_babel import get_locale, get_translations, gettext
@@ -18,6 +19,7 @@ from permit_service.extensions import babel
 # Language code -> its own name (shown in the switch, never translated).
 LANGUAGES: dict[str, str] = {"en": "English", "de": "Deutsch"}
 DEFAULT_LANGUAGE = "en"
+T = TypeVar("T")
 LANGUAGE_COOKIE = "lang"
 LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
 
@@ -69,6 +71,25 @@ def page_translations() -> Any:
     if locale is not None:
         ctx.permit_translations = (locale, translations)
     return translations
+
+
+def per_language(build: Callable[[], T]) -> Callable[[], T]:
+    """`build()` (words of a page, translated) once per language, then kept: the catalogues do
+    not change while the process runs. Kept with the translations object and the locale it was
+    built for, so another app (tests) or a `force_locale` block builds its own."""
+    kept: dict[int, tuple[Any, Any, T]] = {}
+
+    def words() -> T:
+        translations = page_translations()
+        locale = get_locale()
+        entry = kept.get(id(translations))
+        if entry is None or entry[0] is not translations or entry[1] != locale:
+            if len(kept) > 100:  # a server has two languages; test apps come and go
+                kept.clear()
+            entry = kept[id(translations)] = (translations, locale, build())
+        return entry[2]
+
+    return words
 
 
 def init_i18n(app: Flask) -> None:

@@ -42,6 +42,12 @@ _PATTERNS = {
     },
 }
 _CLDR_LOCALES = {"en": "en_GB", "de": "de_DE"}
+# PageClock writes the clock itself: the patterns it uses must end in it.
+assert all(
+    p[k].endswith(" HH:mm z") or p[k] == "HH:mm z"
+    for p in _PATTERNS.values()
+    for k in ("clock", "date")
+)
 
 
 def cldr_locale(language: str) -> str:
@@ -110,6 +116,19 @@ def _compiled(lang: str, kind: str) -> tuple[Locale, DateTimePattern, bool]:
     return Locale.parse(_CLDR_LOCALES[lang]), parse_pattern(pattern.removesuffix(" z")), with_zone
 
 
+def _around_clock(local: datetime, kind: str, lang: str) -> tuple[str, str]:
+    """The words of a kind of date around its clock ("d MMM y, " and " CET") on the day and at
+    the offset of `local` (PageClock's patterns all end in "HH:mm z", checked below)."""
+    locale = _compiled(lang, kind)[0]
+    return _date_part(lang, kind).apply(local, locale), f" {_zone_name(local, lang)}"
+
+
+@functools.cache
+def _date_part(lang: str, kind: str) -> DateTimePattern:
+    """The parsed pattern of a kind of date before its clock ("d MMM y, ")."""
+    return parse_pattern(_PATTERNS[lang][kind].removesuffix(" z").removesuffix("HH:mm"))
+
+
 _ZONE_NAMES: dict[tuple[Any, ...], str] = {}
 
 
@@ -148,11 +167,23 @@ class PageClock:
         self.zone = zone or city_zone()
         self.today = local_today(now, self.zone)
         self._relative: dict[tuple[bool, str, int], str] = {}
+        self._around: dict[tuple[date, Any, Any], tuple[str, str]] = {}
 
     def clock_time(self, moment: datetime) -> str:
-        """As `clock_time(moment, now)`."""
+        """As `clock_time(moment, now)`.
+
+        The patterns end in the clock, "HH:mm z": babel writes the words before the clock once
+        per local day, and the zone's name once per offset and DST; only hours and minutes are
+        per moment (the same two-digit numbers babel's HH and mm write)."""
         local = to_local(moment, self.zone)
-        return _format_local(local, "clock" if local.date() == self.today else "date", self.lang)
+        day = local.date()
+        key = (day, local.utcoffset(), local.dst())  # the zone's name may differ by DST alone
+        around = self._around.get(key)
+        if around is None:
+            kind = "clock" if day == self.today else "date"
+            around = self._around[key] = _around_clock(local, kind, self.lang)
+        before, after = around
+        return f"{before}{local.hour:02d}:{local.minute:02d}{after}"
 
     def relative_time(self, moment: datetime) -> str:
         """As `relative_time(moment, now)`, from a per-page cache.

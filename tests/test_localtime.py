@@ -145,3 +145,18 @@ def test_a_page_clock_says_what_the_functions_say(ctx, language, zone):
         moment = NOW + timedelta(seconds=seconds)
         assert page.clock_time(moment) == clock_time(moment, NOW, language=language, zone=zone)
         assert page.relative_time(moment) == relative_time(moment, NOW, language=language)
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+@pytest.mark.parametrize("zone", [BERLIN, HELSINKI, UTC_ZONE])
+def test_a_page_clock_writes_each_minute_as_babel_does_across_days_and_dst(ctx, language, zone):
+    """PageClock writes the clock itself and the words around it once per day and offset: the
+    same text as babel's whole pattern, every 7 minutes over the days of both DST changes and
+    of the page's own day."""
+    from permit_service.localtime import PageClock
+
+    page = PageClock(NOW, language=language, zone=zone)
+    for start in (datetime(2026, 3, 28, tzinfo=UTC), datetime(2026, 10, 24, tzinfo=UTC), NOW):
+        for step in range(0, 3 * 24 * 60, 7):
+            moment = start - timedelta(hours=12) + timedelta(minutes=step, seconds=step % 60)
+            assert page.clock_time(moment) == clock_time(moment, NOW, language=language, zone=zone)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -63,6 +64,23 @@ def list_zones() -> list[ZoneView]:
         )
         for zone in loaded["zones"]
     ]
+
+
+class ZoneRow(NamedTuple):
+    """A zone's code, name, monthly fee and whether it is open (services.zones.all_zones)."""
+
+    code: str
+    name: str
+    monthly_fee: Decimal
+    open: bool
+
+
+def all_zones() -> list[ZoneRow]:
+    """services.zones.all_zones, cached under the zones' generation (every zone's creation and
+    change marks it): the review queue reads the names and fees on every page."""
+    return cache.cached(  # type: ignore[no-any-return]
+        "zone_rows", "v:zr", [cache.ZONES], lambda: [ZoneRow(*r) for r in zones.all_zones()]
+    )
 
 
 def _before(until: datetime | None) -> bool:

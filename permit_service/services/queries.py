@@ -349,7 +349,7 @@ def _count(filters: Filters, now: datetime) -> int:
 
 def count_by_status() -> dict[PermitStatus, int]:
     """How many permits are in each effective status (for the review queue's tabs)."""
-    row = db.session.execute(_counts_statement(), {"now": utcnow()}).one()
+    row = db.session.connection().execute(_counts_statement(), {"now": utcnow()}).one()
     return {s: int(n or 0) for s, n in zip(PermitStatus, row, strict=True)}
 
 
@@ -367,20 +367,42 @@ def review_queue(
 ) -> QueuePage:
     """The admin review queue: one page of the listing plus the tabs' per-status counts.
 
-    The tabs count what the zone and date filters let through (not the search).
+    The tabs count what the zone and date filters let through (not the search). Each row also
+    carries how many permits its plate and its address had before it (`earlier_plates`,
+    `earlier_places`, see earlier_permits). One statement reads the page, those counts and,
+    when nothing narrows the tabs, the tabs' stored counts (issue 16: the page had five
+    statements where the API's has three); an empty page asks for the counts on their own.
     """
     filters = Filters(status, None, zone or None, created_from, created_to, search, address)
-    total = None
-    if filters.zone or created_from is not None or created_to is not None:
+    narrowed = bool(filters.zone) or created_from is not None or created_to is not None
+    now = utcnow()
+    offset = (page - 1) * page_size
+    params = filters.params(now)
+    params.update(limit=page_size, offset=offset, window=offset + page_size)
+    extra = filters.per_call()
+    if extra:  # free-text search or address: built per call, not a hot path
+        base = _page_of(_filter_branches(filters.shape(), extra, sort), sort)
+        statement = _queue_columns(base, with_counts=not narrowed)
+    else:
+        statement = _queue_statement(filters.shape(), sort, not narrowed)
+    items: list[PermitRow] = []
+    if params["window"] < 2**62:  # no table holds 2**62 rows (and a BIGINT must not overflow)
+        items = list(db.session.connection().execute(statement, params))
+    if narrowed:
         counts = count_by_status_within(filters)
+    elif items:
+        first = items[0]._mapping
+        counts = {s: int(first[f"tab_{s.value}"] or 0) for s in PermitStatus}
     else:
         counts = count_by_status()
-        if not filters.per_call():
-            # Nothing narrows the tab: its count is the listing's total (the same stored
-            # counts _count reads), one statement fewer per page.
-            total = counts[status] if status is not None else sum(counts.values())
-    found = list_filtered(filters, page=page, page_size=page_size, sort=sort, total=total)
-    return QueuePage(items=found.items, total=found.total, counts=counts)
+    if len(items) < page_size and (items or page == 1):
+        total = offset + len(items)  # the last page tells the total: no count needed
+    elif not narrowed and not extra:
+        # Nothing narrows the tab: its count is the listing's total (the same stored counts).
+        total = counts[status] if status is not None else sum(counts.values())
+    else:
+        total = _count(filters, now)
+    return QueuePage(items=items, total=total, counts=counts)
 
 
 def count_by_status_within(filters: Filters) -> dict[PermitStatus, int]:
@@ -633,4 +655,39 @@ def _count_statement(status: PermitStatus | None) -> sa.Select[tuple[int]]:
 
 @functools.cache
 def _counts_statement() -> sa.Select[Any]:
-    return sa.select(*(_effective_count(s) for s in PermitStatus))
+    return sa.select(*(_effective_count(s).label(f"tab_{s.value}") for s in PermitStatus))
+
+
+@functools.cache
+def _queue_statement(
+    shape: tuple[PermitStatus | None, bool, bool, bool, bool], sort: str, with_counts: bool
+) -> sa.Select[Any]:
+    """The queue's page per filter shape and sort, built once (see _queue_columns)."""
+    return _queue_columns(_page_of(_filter_branches(shape, [], sort), sort), with_counts)
+
+
+def _queue_columns(page: sa.Select[Any], with_counts: bool) -> sa.Select[Any]:
+    """A listing page plus, per row, its plate's and its address's earlier permits (the same
+    correlated counts as earlier_permits), and with `with_counts` the tabs' stored counts
+    (count_by_status's one-row select, joined in once: the page's every row repeats them)."""
+    other = PERMITS.alias("other")
+
+    def before(*same: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
+        return (
+            sa.select(sa.func.count())
+            .select_from(other)
+            .where(*same, other.c.created_at < PERMITS.c.created_at)
+            .correlate(PERMITS)
+            .scalar_subquery()
+        )
+
+    statement = page.add_columns(
+        before(other.c.plate_key == PERMITS.c.plate_key).label("earlier_plates"),
+        before(address_key(other.c.address) == address_key(PERMITS.c.address)).label(
+            "earlier_places"
+        ),
+    )
+    if with_counts:
+        counts = _counts_statement().subquery("tab_counts")
+        statement = statement.add_columns(*counts.c).join(counts, sa.true())
+    return statement

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import Any
+
+from flask import Flask, request
 
 
 def register_web_blueprints(app: Flask) -> None:
@@ -19,3 +21,37 @@ def register_web_blueprints(app: Flask) -> None:
 
     app.register_blueprint(residents_bp)
     app.register_blueprint(staff_bp)
+    app.jinja_env.globals["url_for"] = kept_url_for(app)
+
+
+def kept_url_for(app: Flask) -> Any:
+    """The templates' `url_for`, with the fixed addresses kept once built.
+
+    A page's layout links to the same places on every request (the style sheet, the icon, the
+    navigation, the sign-out form): some ten `url_for` calls, each a routing map build (issue
+    16). An address with no values but the endpoint (or only a static file's name) depends only
+    on the routes and the request's script root (a proxy's prefix), so it is built once per
+    script root; anything else, a relative endpoint or a call outside a request, is built as
+    Flask builds it.
+    """
+    build = app.url_for
+    kept: dict[tuple[str, str | None, str], str] = {}
+
+    def url_for(endpoint: str, **values: Any) -> str:
+        if endpoint.startswith(".") or (values and (endpoint != "static" or len(values) != 1)):
+            return build(endpoint, **values)
+        filename = values.get("filename")
+        if values and not isinstance(filename, str):
+            return build(endpoint, **values)
+        try:
+            key = (endpoint, filename, request.script_root)
+        except RuntimeError:  # no request: e-mails, commands
+            return build(endpoint, **values)
+        url = kept.get(key)
+        if url is None:
+            url = build(endpoint, **values)
+            if len(kept) < 1000:
+                kept[key] = url
+        return url
+
+    return url_for

@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from permit_service import localtime
 from permit_service.domain import (
@@ -27,10 +28,10 @@ from permit_service.domain import (
     PermitStatus,
     allowed_actions,
 )
+from permit_service.i18n import per_language
 from permit_service.models import Permit, PermitEvent, utcnow
+from permit_service.services import cached, queries
 from permit_service.services import permits as service
-from permit_service.services import queries
-from permit_service.services import zones as zone_service
 from permit_service.web import helpers, words
 from permit_service.web.admin import MAX_PAGE, PAGE_SIZE, SEARCH_MAX, bp
 from permit_service.web.forms import BulkDecisionForm
@@ -99,6 +100,16 @@ SORT_WORDS = {
 }
 
 
+@per_language
+def _labels() -> tuple[dict[str, Markup], dict[str, Markup]]:
+    """The tabs' and the orders' words in the page's language, resolved once per language (as
+    Markup: the lazy strings they were rendered from are HTML-safe too)."""
+    return (
+        {key: Markup(str(words_)) for key, words_ in words.TAB_LABELS.items()},  # noqa: S704
+        {key: Markup(str(words_)) for key, words_ in SORT_WORDS.items()},  # noqa: S704
+    )
+
+
 def default_sort(tab: str) -> str:
     """Pending applications soonest deadline first; everything else newest first."""
     return "expires_at" if tab == PermitStatus.PENDING.value else queries.DEFAULT_SORT
@@ -131,7 +142,7 @@ def read_query(zone_codes: set[str]) -> QueueQuery:
         address=address,
         sort=sort if sort in queries.SORTS else default_sort(tab),
         page=min(max(args.get("page", 1, type=int), 1), MAX_PAGE),
-        path=url_for("admin.queue"),
+        path=current_app.jinja_env.globals["url_for"]("admin.queue"),  # kept once built
     )
 
 
@@ -140,7 +151,7 @@ def read_query(zone_codes: set[str]) -> QueueQuery:
 def queue() -> ResponseReturnValue:
     """Review queue: status tabs with counts, search, zone and date filters, sortable columns,
     earlier permits of each plate and address, bulk decisions."""
-    zones = zone_service.all_zones()  # names and fees only, no counts of places
+    zones = cached.all_zones()  # names and fees only, no counts of places
     names = {z.code: words.zone_name(z) for z in zones}
     view = read_query(set(names))
     now = utcnow()
@@ -173,6 +184,7 @@ def queue() -> ResponseReturnValue:
     )
     here = request.full_path.rstrip("?")
     fees = {z.code: z.monthly_fee for z in zones}
+    tab_labels, sort_words = _labels()
     rows = render_rows(
         page.items,
         columns=Columns(
@@ -185,7 +197,7 @@ def queue() -> ResponseReturnValue:
         ),
         statuses=statuses,
         badges=_badges(statuses, endings),
-        marks=_marks(page.items, queries.earlier_permits(page.items)),
+        marks=_marks(page.items, view.path),
         offered={s: allowed_actions(s, "admin") for s in set(statuses.values())},
         decisions=decisions,
         places={
@@ -197,6 +209,7 @@ def queue() -> ResponseReturnValue:
         zone_fees=fees,
         clock=localtime.PageClock(now, zone=tz),
         here=here,
+        stem=view.path + "/",
     )
     return render_template(
         "web/queue.html",
@@ -207,13 +220,13 @@ def queue() -> ResponseReturnValue:
         pages=max(1, ceil(page.total / PAGE_SIZE)),
         summary=words.summary_words(view.tab, first, first + len(page.items) - 1, page.total),
         tab=view.tab,
-        tab_labels=words.TAB_LABELS,
+        tab_labels=tab_labels,
         search=view.search,
         zone=view.zone,
         zones=zones,
         chosen_zone=names.get(view.zone),
         zone_names=names,
-        sort_words=SORT_WORDS[view.sort],
+        sort_words=sort_words[view.sort],
         poll_ms=int(current_app.config.get("QUEUE_POLL_SECONDS", 30) * 1000),
         new_words=new_words,
         counts={"all": sum(page.counts.values()), **{s.value: n for s, n in page.counts.items()}},
@@ -239,11 +252,10 @@ def _badges(
     return {pid: kinds[(s, endings.get(pid))] for pid, s in statuses.items()}
 
 
-def _marks(
-    permits: list[Permit], earlier: dict[str, tuple[int, int]]
-) -> dict[str, list[tuple[str, str]]]:
-    """Each row's earlier permits as (link, words): of its plate, at its address."""
-    everything = url_for("admin.queue", status="all")
+def _marks(permits: list[Any], path: str) -> dict[str, list[tuple[str, str]]]:
+    """Each row's earlier permits as (link, words): of its plate, at its address (the queue's
+    rows carry their counts; `path`: the queue's address)."""
+    everything = f"{path}?status=all"  # url_for("admin.queue", status="all")
     said: dict[tuple[str, int], str] = {}
 
     def plate_words(n: int) -> str:
@@ -258,7 +270,7 @@ def _marks(
 
     found: dict[str, list[tuple[str, str]]] = {}
     for permit in permits:
-        plates, places = earlier.get(permit.id, (0, 0))
+        plates, places = permit.earlier_plates, permit.earlier_places
         links = []
         if plates:
             links.append(

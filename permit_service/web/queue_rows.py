@@ -9,19 +9,19 @@ template had (tests/web/test_queue_page.py and the end-to-end test read it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from flask import url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
 from permit_service.domain import PermitStatus
+from permit_service.i18n import per_language
 from permit_service.models import Permit
 from permit_service.web import words
 
@@ -54,44 +54,26 @@ def render_rows(
     zone_fees: Mapping[str, Decimal],
     clock: Any,
     here: str,
+    stem: str,
 ) -> Markup:
-    """The <tr> elements of one queue page."""
-    e: Callable[[Any], str] = lambda v: str(escape(v))  # noqa: E731 - the one escape here
-    stem = url_for("admin.queue") + "/"
-    back = "?back=" + quote(here, safe="/")
+    """The <tr> elements of one queue page (`stem`: the queue's address and a slash)."""
+    e = _escape
+    words_ = _page_words()
+    label = words_.label
+    select_words = words_.select
+    approve, refuse, revoke = words_.approve, words_.refuse, words_.revoke
+    refuse_go, revoke_go = words_.refuse_go, words_.revoke_go
+    stem = e(stem)
+    back = e("?back=" + quote(here, safe="/"))
     token = e(generate_csrf())
     next_field = f'<input type="hidden" name="next" value="{e(here)}">'
     csrf_field = f'<input type="hidden" name="csrf_token" value="{token}">'
-    label = {
-        k: e(v)
-        for k, v in {
-            "ref": _("Reference"),
-            "name": _("Name"),
-            "address": _("Address"),
-            "earlier": _("Earlier permits"),
-            "status": _("Status"),
-            "zone": _("Zone"),
-            "place": _("Place"),
-            "applied": _("Applied"),
-            "decide": _("Decide by"),
-            "decided": _("Decided"),
-            "by": _("Decided by"),
-            "valid": _("Valid until"),
-            "fee": _("Fee"),
-            "free": _("free"),
-            "fixed": _("Fixed when the validity starts"),
-            "reason": _("Reason (optional, shown to the resident)"),
-        }.items()
+    monthly = {code: e(words_.monthly(fee)) for code, fee in zone_fees.items()}
+    zones = {code: e(name) for code, name in zone_names.items()}
+    badge_cells = {
+        kind: f'<span class="badge badge-{e(kind[0])}">{e(kind[1])}</span>'
+        for kind in set(badges.values())
     }
-    # Button words with the plate for screen readers: translated once, the plate put in per row
-    # (Markup's % escapes it).
-    select_words = _("Select %(plate)s")
-    approve = _trusted(_('Approve<span class="visually-hidden"> %(plate)s</span>'))
-    refuse = _trusted(_('Refuse<span class="visually-hidden"> %(plate)s</span>…'))
-    revoke = _trusted(_('Revoke<span class="visually-hidden"> %(plate)s</span>…'))
-    refuse_go = _trusted(_('Refuse application<span class="visually-hidden"> %(plate)s</span>'))
-    revoke_go = _trusted(_('Revoke permit<span class="visually-hidden"> %(plate)s</span>'))
-    monthly = {code: e(_("%(fee)s/month", fee=words.money(fee))) for code, fee in zone_fees.items()}
     dash = '<span class="muted">—</span>'
 
     def moment(value: datetime) -> str:
@@ -99,25 +81,24 @@ def render_rows(
 
     out: list[str] = []
     for permit in permits:
-        pid = permit.id
-        status = statuses[pid]
-        plate = permit.license_plate or "—"  # '' once anonymised (services.retention)
-        values = {"plate": plate}
+        pid = e(permit.id)
+        status = statuses[permit.id]
+        plate = e(permit.license_plate or "—")  # '' once anonymised (services.retention)
         cells = ["<tr>"]
         if columns.select:
             box = ""
             if status in SELECTABLE:
                 box = (
                     f'<input type="checkbox" name="ids" value="{pid}" form="bulk" '
-                    f'id="select-{pid}" aria-label="{e(select_words % values)}">'
+                    f'id="select-{pid}" aria-label="{select_words % {"plate": plate}}">'
                 )
             cells.append(f'<td class="select-cell">{box}</td>')
         cells.append(
-            f'<th scope="row"><a href="{e(stem + pid + back)}">{e(plate)}</a> '
+            f'<th scope="row"><a href="{stem}{pid}{back}">{plate}</a> '
             f'<code class="reference-cell" title="{label["ref"]}">{e(permit.reference)}</code></th>'
         )
         cells.append(f'<td data-label="{label["name"]}">{e(permit.name) or dash}</td>')
-        found = marks.get(pid)
+        found = marks.get(permit.id)
         extra = ""
         if found:
             links = "".join(f'<a href="{e(h)}" class="earlier">{e(w)}</a>' for h, w in found)
@@ -126,15 +107,13 @@ def render_rows(
                 f"{label['earlier']}: </span>{links}</span>"
             )
         cells.append(f'<td data-label="{label["address"]}">{e(permit.address) or dash}{extra}</td>')
-        kind, status_words = badges[pid]
-        cells.append(
-            f'<td data-label="{label["status"]}"><span class="badge badge-{e(kind)}">'
-            f"{e(status_words)}</span></td>"
-        )
-        zone = zone_names.get(permit.zone, permit.zone)
-        cells.append(f'<td data-label="{label["zone"]}">{e(zone)}</td>')
+        cells.append(f'<td data-label="{label["status"]}">{badge_cells[badges[permit.id]]}</td>')
+        zone = zones.get(permit.zone)
+        zone = e(permit.zone) if zone is None else zone
+        cells.append(f'<td data-label="{label["zone"]}">{zone}</td>')
         if columns.place:
-            cells.append(f'<td data-label="{label["place"]}">{e(places.get(pid) or "—")}</td>')
+            place = e(places.get(permit.id) or "—")
+            cells.append(f'<td data-label="{label["place"]}">{place}</td>')
         cells.append(f'<td data-label="{label["applied"]}">{moment(permit.created_at)}</td>')
         if columns.deadline:
             cell = dash
@@ -143,7 +122,7 @@ def render_rows(
                 cell = f"{moment(permit.expires_at)} ({relative})"
             cells.append(f'<td data-label="{label["decide"]}">{cell}</td>')
         if columns.decided:
-            decision = decisions.get(pid)
+            decision = decisions.get(permit.id)
             at = moment(decision[0]) if decision else dash
             who = e(decision[1]) if decision else dash
             cells.append(f'<td data-label="{label["decided"]}">{at}</td>')
@@ -155,7 +134,7 @@ def render_rows(
                 cell = moment(permit.valid_until)
             cells.append(f'<td data-label="{label["valid"]}">{cell}</td>')
         if permit.fee is not None:
-            fee = e(words.money(permit.fee))
+            fee = e(words_.money(permit.fee))
         elif not zone_fees.get(permit.zone):
             fee = f'<span class="muted">{label["free"]}</span>'
         else:
@@ -164,9 +143,10 @@ def render_rows(
         if columns.actions:
             actions = offered[status]
             forms = []
+            values = {"plate": plate}
             if "approve" in actions and status is not PermitStatus.WAITLISTED:
                 forms.append(
-                    f'<form method="post" action="{e(stem + pid)}/approve" class="inline-form">'
+                    f'<form method="post" action="{stem}{pid}/approve" class="inline-form">'
                     f"{csrf_field}{next_field}"
                     f'<button type="submit" class="button button-primary">{approve % values}'
                     "</button></form>"
@@ -176,7 +156,7 @@ def render_rows(
                 forms.append(
                     f'<details class="revoke"><summary>'
                     f"{(refuse if pending else revoke) % values}</summary>"
-                    f'<form method="post" action="{e(stem + pid)}/revoke" class="revoke-form">'
+                    f'<form method="post" action="{stem}{pid}/revoke" class="revoke-form">'
                     f"{csrf_field}{next_field}"
                     f'<label for="reason-{pid}">{label["reason"]}</label>'
                     f'<input type="text" id="reason-{pid}" name="reason" maxlength="500">'
@@ -188,6 +168,82 @@ def render_rows(
         cells.append("</tr>")
         out.append("".join(cells))
     return _trusted("\n".join(out))
+
+
+def _escape(value: Any) -> str:
+    """markupsafe's `escape` as a plain str: the same five entities, without a Markup object
+    per value (a page escapes some four hundred)."""
+    if value.__class__ is not str:
+        return str(escape(value))
+    return (
+        value.replace("&", "&amp;")
+        .replace(">", "&gt;")
+        .replace("<", "&lt;")
+        .replace("'", "&#39;")
+        .replace('"', "&#34;")
+    )
+
+
+class PageWords:
+    """The queue rows' words in one language: translated and escaped once per language and
+    kept (the catalogues do not change while the process runs), not some twenty gettext calls
+    per page. Button words keep `%(plate)s` for the row's escaped plate: their HTML is ours,
+    from the catalogue."""
+
+    def __init__(self) -> None:
+        self.label = {
+            key: _escape(text)
+            for key, text in {
+                "ref": _("Reference"),
+                "name": _("Name"),
+                "address": _("Address"),
+                "earlier": _("Earlier permits"),
+                "status": _("Status"),
+                "zone": _("Zone"),
+                "place": _("Place"),
+                "applied": _("Applied"),
+                "decide": _("Decide by"),
+                "decided": _("Decided"),
+                "by": _("Decided by"),
+                "valid": _("Valid until"),
+                "fee": _("Fee"),
+                "free": _("free"),
+                "fixed": _("Fixed when the validity starts"),
+                "reason": _("Reason (optional, shown to the resident)"),
+            }.items()
+        }
+        # Plain text with the plate put in: escaped whole (escaping "%(plate)s" changes nothing).
+        self.select = _escape(_("Select %(plate)s"))
+        self.approve = _('Approve<span class="visually-hidden"> %(plate)s</span>')
+        self.refuse = _('Refuse<span class="visually-hidden"> %(plate)s</span>…')
+        self.revoke = _('Revoke<span class="visually-hidden"> %(plate)s</span>…')
+        self.refuse_go = _('Refuse application<span class="visually-hidden"> %(plate)s</span>')
+        self.revoke_go = _('Revoke permit<span class="visually-hidden"> %(plate)s</span>')
+        self._money: dict[tuple[Decimal, str], str] = {}
+        self._monthly: dict[tuple[Decimal, str], str] = {}
+
+    def money(self, amount: Decimal) -> str:
+        """words.money, once per amount and currency."""
+        key = (amount, words.currency())
+        text = self._money.get(key)
+        if text is None:
+            if len(self._money) > 1000:
+                self._money.clear()
+            text = self._money[key] = words.money(amount)
+        return text
+
+    def monthly(self, fee: Decimal) -> str:
+        """'€10.00/month', once per fee and currency."""
+        key = (fee, words.currency())
+        text = self._monthly.get(key)
+        if text is None:
+            if len(self._monthly) > 1000:
+                self._monthly.clear()
+            text = self._monthly[key] = _("%(fee)s/month", fee=self.money(fee))
+        return text
+
+
+_page_words = per_language(PageWords)
 
 
 def _trusted(html: str) -> Markup:

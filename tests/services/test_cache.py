@@ -109,18 +109,20 @@ def test_every_change_reaches_the_next_read(renewable: Flask) -> None:
         second = service.apply_for_permit("C D", "CHG-2", "1 Main St", zone="Q").permit
         ids = [first.id, second.id]
 
-        def reads() -> tuple[list[str], dict[str, tuple[int, int]], list[Any]]:
+        def reads() -> tuple[list[str], dict[str, tuple[int, int]], list[Any], list[Any]]:
             db.session.remove()
             statuses = [cached.read_permit(i).status for i in ids]
             views = {v.zone.code: (v.valid_permits, v.waitlist_length) for v in cached.list_zones()}
-            return statuses, views, [_plate("CHG1"), _plate("CHG2")]
+            names = [tuple(z) for z in cached.all_zones()]  # the queue's names and fees
+            return statuses, views, [_plate("CHG1"), _plate("CHG2")], names
 
-        def truth() -> tuple[list[str], dict[str, tuple[int, int]], list[Any]]:
+        def truth() -> tuple[list[str], dict[str, tuple[int, int]], list[Any], list[Any]]:
             db.session.remove()
             statuses = [queries.get_permit(i).status for i in ids]
             views = {v.zone.code: (v.valid_permits, v.waitlist_length) for v in zones.list_zones()}
             keys = ("CHG1", "CHG2")
-            return statuses, views, [enforcement.plate_permits(k) for k in keys]
+            names = [tuple(z) for z in zones.all_zones()]
+            return statuses, views, [enforcement.plate_permits(k) for k in keys], names
 
         steps = [
             lambda: None,
@@ -130,6 +132,8 @@ def test_every_change_reaches_the_next_read(renewable: Flask) -> None:
             lambda: service.cancel_permit(first.id),  # the place goes to the second one
             lambda: zones.update_zone("Q", quota=0),
             lambda: zones.update_zone("Q", quota=5, name="Renamed"),
+            lambda: zones.update_zone("Q", monthly_fee="12.50", open=False),
+            lambda: zones.create_zone("R", "Second"),
             lambda: service.revoke_permit(second.id, actor=ADMIN),
         ]
         for n, step in enumerate(steps):

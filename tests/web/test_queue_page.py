@@ -129,8 +129,10 @@ def test_earlier_permits_of_plate_and_address_in_one_statement(app, admin_client
     # EP-1's address (any case) had two permits before it, EP-2's three; EP-3's none.
     assert "2 at this address" in body and "3 at this address" in body
     assert 'href="/admin/permits?status=all&amp;address=9+Oak+St"' in html
-    earlier = [s for s in statements if "other.created_at < page.created_at" in s]
+    # The page's own statement carries them (and the tabs' counts): no statement of their own.
+    earlier = [s for s in statements if "other.created_at < permits.created_at" in s]
     assert len(earlier) == 1, earlier
+    assert "LIMIT" in earlier[0] and "tab_counts" in earlier[0]
     with app.app_context():
         marks = queries.earlier_permits(queries.list_permits(page_size=50).items)
         by_plate = {queries.get_permit(pid).license_plate: m for pid, m in marks.items()}
@@ -286,3 +288,27 @@ def test_queue_links_are_what_url_for_builds(app, change):
             values["sort"] = None
         expected = url_for("admin.queue", **{k: v for k, v in values.items() if v is not None})
         assert view.link(**change) == expected
+
+
+def test_a_queue_page_reads_its_session_and_one_statement(app, admin_client):
+    """Issue 16: the staff session, then one statement for the page, its rows' earlier permits
+    and the tabs' counts; the zones' names come from the cache once read."""
+    for n in range(3):
+        made(app, plate=f"ST-{n}", minutes_ago=n)
+    admin_client.get("/admin/permits")  # the zones' names are read, then cached
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        page = admin_client.get("/admin/permits")
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert rows(page) == ["ST-2", "ST-1", "ST-0"]
+    assert "Waiting for a decision 3" in text(page)
+    assert len(statements) == 2, statements
+    assert "staff_sessions" in statements[0] and "tab_counts" in statements[1]
