@@ -22,6 +22,7 @@ import atexit
 import logging
 import os
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,6 +41,33 @@ _EXTENSION = "enforcement_check_log"
 _TABLE = EnforcementCheck.__table__
 # One statement, compiled once; executemany (insertmanyvalues batches it on PostgreSQL).
 _INSERT = sa.insert(_TABLE)
+# SQLite: the same statement as plain SQL, its rows as the values SQLAlchemy would bind.
+_SQLITE_INSERT = (
+    "INSERT INTO enforcement_checks (user_id, plate_key, zone, checked_at, at, permitted) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def _sqlite_time(moment: datetime) -> str:
+    """An aware datetime as models.UTCDateTime stores it on SQLite (naive UTC text, with
+    microseconds, as SQLAlchemy's SQLite DATETIME writes it)."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite_rows(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The rows as the driver's parameters: without SQLAlchemy's per-row bind processing,
+    24 -> 8 us of the writer's CPU per check (issue 17)."""
+    return [
+        (
+            row["user_id"],
+            row["plate_key"],
+            row["zone"],
+            _sqlite_time(row["checked_at"]),
+            _sqlite_time(row["at"]),
+            bool(row["permitted"]),
+        )
+        for row in rows
+    ]
 
 
 class CheckLog:
@@ -80,8 +108,13 @@ class CheckLog:
             return 0
         try:
             with self._engine.begin() as conn:
+                sqlite = conn.dialect.name == "sqlite"
                 for start in range(0, len(rows), ROWS_PER_STATEMENT):
-                    conn.execute(_INSERT, rows[start : start + ROWS_PER_STATEMENT])
+                    chunk = rows[start : start + ROWS_PER_STATEMENT]
+                    if sqlite:
+                        conn.exec_driver_sql(_SQLITE_INSERT, _sqlite_rows(chunk))
+                    else:
+                        conn.execute(_INSERT, chunk)
         except Exception:  # noqa: BLE001 - any failure: the rows are dropped, checks go on
             self.dropped += len(rows)
             log.warning(

@@ -113,3 +113,43 @@ def test_close_writes_what_is_buffered(app, monkeypatch):
     log.record(_row())
     log.close()  # what the exit handler does
     assert _count(app) == 1
+
+
+def test_rows_are_stored_exactly_as_the_orm_statement_stores_them(app):
+    """SQLite's batches skip SQLAlchemy's per-row binding (issue 17): the stored values (text,
+    types) must be what the table's own INSERT stores, for any offset and microsecond."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    moments = [
+        datetime(2026, 12, 3, 17, 0, 0, tzinfo=UTC),
+        datetime(2026, 12, 3, 18, 0, 0, 123, tzinfo=timezone(timedelta(hours=1))),
+        utcnow(),
+    ]
+    rows = [
+        {"user_id": 7, "plate_key": "K1", "zone": "CITY", "checked_at": m, "at": m, "permitted": p}
+        for m in moments
+        for p in (True, False)
+    ]
+    log = check_log.CheckLog(_engine(app))
+    log._rows = list(rows)
+    assert log.flush() == len(rows)
+    columns = "user_id, plate_key, zone, checked_at, at, permitted"
+    if _engine(app).dialect.name == "sqlite":  # the stored text and storage classes too
+        columns += ", typeof(checked_at), typeof(at), typeof(permitted)"
+    with _engine(app).begin() as conn:
+        conn.execute(sa.insert(EnforcementCheck.__table__), rows)
+        stored = conn.execute(
+            sa.text(f"SELECT {columns} FROM enforcement_checks ORDER BY id")  # noqa: S608
+        ).all()
+    assert len(stored) == 2 * len(rows)
+    assert stored[: len(rows)] == stored[len(rows) :]
+    with app.app_context():
+        read = db.session.scalars(sa.select(EnforcementCheck).order_by(EnforcementCheck.id)).all()
+    assert [(r.checked_at, r.at, r.permitted) for r in read[: len(rows)]] == [
+        (row["checked_at"], row["at"], row["permitted"]) for row in rows
+    ]
+
+
+def _engine(app: Any) -> sa.Engine:
+    with app.app_context():
+        return db.engine
