@@ -1,8 +1,9 @@
 """The enforcement check log: rows buffered in the process, written in batches by a thread.
 
 A check never waits for its log row. `record` appends it to a bounded in-process buffer (a
-list under a lock held for the append alone); a daemon thread writes the buffer with one
-multi-row INSERT (in chunks of ROWS_PER_STATEMENT) when it holds FLUSH_ROWS rows, or at the
+list under a lock held for the append alone); a daemon thread writes the buffer in one
+transaction (a COPY on PostgreSQL, executemany in chunks of ROWS_PER_STATEMENT elsewhere:
+`_write`) when it holds FLUSH_ROWS rows, or at the
 latest FLUSH_SECONDS after the last write, and once more when the process exits normally
 (gunicorn's graceful stop, SIGTERM, `flask` commands).
 
@@ -64,10 +65,47 @@ def _sqlite_rows(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
             row["zone"],
             _sqlite_time(row["checked_at"]),
             _sqlite_time(row["at"]),
-            bool(row["permitted"]),
+            row["permitted"],
         )
         for row in rows
     ]
+
+
+_COPY = "COPY enforcement_checks (user_id, plate_key, zone, checked_at, at, permitted) FROM STDIN"
+
+
+def _write(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert the rows in the connection's transaction, in the cheapest way the driver has
+    (the writer thread's CPU is the workers' CPU, spent for every check: issue 17).
+
+    PostgreSQL (psycopg): one COPY, the values adapted by psycopg as in any statement, 25 -> 6 us
+    per row. SQLite: executemany of plain tuples, 24 -> 14 us. Anything else: the table's own
+    INSERT, executemany. The latter two in chunks of ROWS_PER_STATEMENT."""
+    if conn.dialect.driver == "psycopg":
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(_COPY) as copy:
+                for row in rows:
+                    copy.write_row(
+                        (
+                            row["user_id"],
+                            row["plate_key"],
+                            row["zone"],
+                            row["checked_at"],
+                            row["at"],
+                            row["permitted"],
+                        )
+                    )
+        finally:
+            cursor.close()
+        return
+    sqlite = conn.dialect.name == "sqlite"
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = rows[start : start + ROWS_PER_STATEMENT]
+        if sqlite:
+            conn.exec_driver_sql(_SQLITE_INSERT, _sqlite_rows(chunk))
+        else:
+            conn.execute(_INSERT, chunk)
 
 
 class CheckLog:
@@ -108,13 +146,7 @@ class CheckLog:
             return 0
         try:
             with self._engine.begin() as conn:
-                sqlite = conn.dialect.name == "sqlite"
-                for start in range(0, len(rows), ROWS_PER_STATEMENT):
-                    chunk = rows[start : start + ROWS_PER_STATEMENT]
-                    if sqlite:
-                        conn.exec_driver_sql(_SQLITE_INSERT, _sqlite_rows(chunk))
-                    else:
-                        conn.execute(_INSERT, chunk)
+                _write(conn, rows)
         except Exception:  # noqa: BLE001 - any failure: the rows are dropped, checks go on
             self.dropped += len(rows)
             log.warning(
