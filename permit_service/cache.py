@@ -39,15 +39,21 @@ process's broken connection, which owes an epoch like a failed invalidation.
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import mmap
 import os
+import pickle
 import secrets
 import struct
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterable
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
+from decimal import Decimal
 from typing import Any
 
 from flask import Flask, current_app, has_app_context
@@ -215,12 +221,48 @@ class RedisStore:
             self.breaker.trip(exc)
 
 
+# Values that cannot change once made: a per-process cache may hand out the stored object itself.
+_IMMUTABLE = (
+    str,
+    int,
+    float,
+    type(None),
+    datetime,
+    date,
+    clock_time,
+    timedelta,
+    Decimal,
+    uuid.UUID,
+)
+
+
+def _immutable(value: Any) -> bool:
+    """Whether `value` is a tuple holding only immutable values (tuples of them, at any depth)."""
+    return type(value) is tuple and all(
+        _immutable(item) if type(item) is tuple else isinstance(item, _IMMUTABLE) for item in value
+    )
+
+
+class _KeepImmutable:
+    """SimpleCache's serializer, except that a tuple of immutable values is kept as it is: a
+    token's holder or a plate's permits come back without unpickling (two of a check's few
+    dozen microseconds each, issue 17). Anything else is pickled as before, so a caller can
+    never change a cached value through what it was given."""
+
+    def dumps(self, value: Any, protocol: int = pickle.HIGHEST_PROTOCOL) -> Any:
+        return value if _immutable(value) else pickle.dumps(value, protocol)
+
+    def loads(self, stored: Any) -> Any:
+        return stored if type(stored) is tuple else pickle.loads(stored)  # noqa: S301 - ours
+
+
 class LocalStore:
     """Values per process (SimpleCache); generations in a file every local process maps."""
 
     SLOTS = 1 << 14  # 128 KB; keys share a slot now and then (a needless miss, never stale)
 
     def __init__(self, backend: Any, path: str) -> None:
+        backend.serializer = _KeepImmutable()
         self.backend = backend
         self.path = path
         self._lock = threading.Lock()
@@ -249,8 +291,10 @@ class LocalStore:
                     self._pid = os.getpid()
         return self._map
 
-    def _slot(self, gen: str) -> int:
-        return (zlib.crc32(gen.encode()) % self.SLOTS) * 8
+    @staticmethod
+    @functools.lru_cache(maxsize=4096)
+    def _slot(gen: str) -> int:
+        return (zlib.crc32(gen.encode()) % LocalStore.SLOTS) * 8
 
     def fetch(self, gens: list[str], key: str) -> tuple[tuple[Any, ...], Any] | None:
         m = self._mapped()

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
-from typing import Any
+from typing import Any, NoReturn
 
-from flask import g, request
+from flask import Response, current_app, g, request
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
@@ -191,9 +191,11 @@ def _plain_check_args(query: Any) -> dict[str, Any] | None:
 
 
 def _check_arguments(view: Callable[..., Any]) -> Callable[..., Any]:
-    """`blp.arguments(CheckArgsSchema, location="query")`, documented and answering exactly as
-    it does, with a shortcut for the hottest path: a plainly valid query is read directly
-    (_plain_check_args); anything else goes through the schema, which answers its 422."""
+    """`blp.arguments(CheckArgsSchema, location="query")` over `view` (the check, with
+    `blp.response`), documented and answering exactly as they do, with a shortcut for the
+    hottest path: a plainly valid query (_plain_check_args) is read directly and answered by
+    _answer_check, past webargs and flask-smorest's response wrapper; anything else goes
+    through the schema, which answers its 422, and the wrapped view."""
     parsed = blp.arguments(CheckArgsSchema, location="query")(view)
 
     @wraps(view)
@@ -201,13 +203,26 @@ def _check_arguments(view: Callable[..., Any]) -> Callable[..., Any]:
         plain = _plain_check_args(request.args)
         if plain is None:
             return parsed(*args, **kwargs)
-        return view(*args, plain, **kwargs)
+        return _answer_check(plain)
 
     wrapper._apidoc = parsed._apidoc  # type: ignore[attr-defined]
     return wrapper
 
 
-def _refuse(exc: ValidationFailed) -> None:
+def _check(args: dict[str, Any]) -> service.Check:
+    """The check's answer to these arguments (a 422 for a plate or zone the service refuses)."""
+    try:
+        return service.check(args["license_plate"], args["zone"], args.get("at"), g.api_user_id)
+    except ValidationFailed as exc:
+        _refuse(exc)
+
+
+def _answer_check(args: dict[str, Any]) -> Response:
+    """What `blp.response(200, CHECK_SCHEMA)` answers for the check: its dump, jsonify'd."""
+    return current_app.json.response(CHECK_SCHEMA.dump(_check(args)))  # type: ignore[no-any-return]
+
+
+def _refuse(exc: ValidationFailed) -> NoReturn:
     """A query argument the service refused: 422 naming it, as argument errors are named."""
     abort(422, message=exc.message, errors={"query": exc.errors})
 
@@ -218,6 +233,8 @@ VALID_PERMITS_SCHEMA = ValidPermitsSchema()
 
 @blp.route("/check")
 class EnforcementCheck(MethodView):
+    init_every_request = False  # no state: one instance serves every request
+
     @enforcer_required()
     @_check_arguments
     @blp.response(200, CHECK_SCHEMA)
@@ -233,10 +250,7 @@ class EnforcementCheck(MethodView):
         e-mail. Every check is logged (account, plate, zone, time, answer) for
         ENFORCEMENT_LOG_HOURS.
         """
-        try:
-            return service.check(args["license_plate"], args["zone"], args.get("at"), g.api_user_id)
-        except ValidationFailed as exc:
-            _refuse(exc)
+        return _check(args)
 
 
 @blp.route("/permits")

@@ -219,3 +219,26 @@ def test_the_generations_file_is_never_left_locked(tmp_path: Any) -> None:
         os.close(fd)
     store.bump(["a"], everything=False)
     assert store.fetch(["a"], "k") == ((1,), None)
+
+
+def test_only_immutable_values_are_handed_out_unpickled(tmp_path: Any) -> None:
+    """The per-process store keeps a tuple of immutable values as it is (no unpickling on a
+    hit, issue 17); anything a caller could change is pickled, so every hit is a fresh copy."""
+    from datetime import UTC, datetime
+
+    from cachelib import SimpleCache
+
+    from permit_service.cache import LocalStore
+
+    store = LocalStore(SimpleCache(), str(tmp_path / "cache-generations"))
+    frozen = ((0,), ((1, "a@example.org", "enforcer", datetime.now(UTC)),))
+    store.store("frozen", frozen)
+    assert store.fetch([], "frozen")[1] is frozen
+    for inner in ([1, 2], {"zones": [1]}, (0, [1])):
+        mutable = ((0,), inner)
+        store.store("mutable", mutable)
+        first, second = store.fetch([], "mutable")[1], store.fetch([], "mutable")[1]
+        assert first == second == mutable
+        assert first is not mutable and first is not second
+        (first[1][1] if isinstance(inner, tuple) else first[1]).clear()
+        assert store.fetch([], "mutable")[1] == mutable

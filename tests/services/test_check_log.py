@@ -45,11 +45,12 @@ def test_the_writer_thread_writes_a_full_batch_by_itself(app, monkeypatch):
 
 
 def test_rows_are_written_in_one_transaction_of_multi_row_inserts(app, monkeypatch):
+    """SQLite: executemany in chunks of ROWS_PER_STATEMENT; PostgreSQL: one COPY (not seen by
+    SQLAlchemy's events). Either way one transaction: a batch with a bad row writes nothing."""
     monkeypatch.setattr(check_log, "ROWS_PER_STATEMENT", 4)
     statements: list[str] = []
     log = check_log.for_app(app)
-    with app.app_context():
-        engine = db.engine
+    engine = _engine(app)
 
     def remember(conn, cursor, statement, *args):  # noqa: ANN001
         if statement.lstrip().upper().startswith("INSERT INTO ENFORCEMENT_CHECKS"):
@@ -62,7 +63,12 @@ def test_rows_are_written_in_one_transaction_of_multi_row_inserts(app, monkeypat
         assert log.flush() == 10
     finally:
         sa.event.remove(engine, "before_cursor_execute", remember)
-    assert len(statements) == 3  # 4 + 4 + 2 rows
+    assert len(statements) == (0 if engine.dialect.driver == "psycopg" else 3)  # 4 + 4 + 2 rows
+    assert _count(app) == 10
+    for n in range(9):
+        log.record(_row(n))
+    log.record({**_row(9), "user_id": None})  # NOT NULL: the last chunk fails
+    assert log.flush() == 0 and log.dropped == 10
     assert _count(app) == 10
 
 
@@ -113,3 +119,43 @@ def test_close_writes_what_is_buffered(app, monkeypatch):
     log.record(_row())
     log.close()  # what the exit handler does
     assert _count(app) == 1
+
+
+def test_rows_are_stored_exactly_as_the_orm_statement_stores_them(app):
+    """SQLite's batches skip SQLAlchemy's per-row binding (issue 17): the stored values (text,
+    types) must be what the table's own INSERT stores, for any offset and microsecond."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    moments = [
+        datetime(2026, 12, 3, 17, 0, 0, tzinfo=UTC),
+        datetime(2026, 12, 3, 18, 0, 0, 123, tzinfo=timezone(timedelta(hours=1))),
+        utcnow(),
+    ]
+    rows = [
+        {"user_id": 7, "plate_key": "K1", "zone": "CITY", "checked_at": m, "at": m, "permitted": p}
+        for m in moments
+        for p in (True, False)
+    ]
+    log = check_log.CheckLog(_engine(app))
+    log._rows = list(rows)
+    assert log.flush() == len(rows)
+    columns = "user_id, plate_key, zone, checked_at, at, permitted"
+    if _engine(app).dialect.name == "sqlite":  # the stored text and storage classes too
+        columns += ", typeof(checked_at), typeof(at), typeof(permitted)"
+    with _engine(app).begin() as conn:
+        conn.execute(sa.insert(EnforcementCheck.__table__), rows)
+        stored = conn.execute(
+            sa.text(f"SELECT {columns} FROM enforcement_checks ORDER BY id")  # noqa: S608
+        ).all()
+    assert len(stored) == 2 * len(rows)
+    assert stored[: len(rows)] == stored[len(rows) :]
+    with app.app_context():
+        read = db.session.scalars(sa.select(EnforcementCheck).order_by(EnforcementCheck.id)).all()
+    assert [(r.checked_at, r.at, r.permitted) for r in read[: len(rows)]] == [
+        (row["checked_at"], row["at"], row["permitted"]) for row in rows
+    ]
+
+
+def _engine(app: Any) -> sa.Engine:
+    with app.app_context():
+        return db.engine
