@@ -184,9 +184,18 @@ class Permit(db.Model):
             **_partial("status = 'approved'"),
         ),
         sa.Index("uq_permits_reference", "reference", unique=True),
-        # A zone's waiting line in order, its place counts (a range bounded by the permit's own
-        # key) and its approved permits (migration 0008).
-        sa.Index("ix_permits_zone_status_waitlisted_at", "zone", "status", "waitlisted_at", "id"),
+        # A zone's permits by status: counts, listings newest first (migration 0016).
+        sa.Index("ix_permits_zone_status_created_at", "zone", "status", "created_at", "id"),
+        # A zone's waiting line in order and its place counts (a range bounded by the permit's
+        # own key). Partial (migration 0016): the sweep's permits are never in it.
+        sa.Index(
+            "ix_permits_zone_waitlisted_at",
+            "zone",
+            "waitlisted_at",
+            "id",
+            "status",  # SQLite: only then does it count a place in line from the index alone
+            **_partial("status = 'waitlisted'"),
+        ),
         # Lookup by plate, newest first.
         sa.Index("ix_permits_plate_key_created_at", "plate_key", "created_at", "id"),
         # A zone's approved permits in id order: the keyset pages of GET /enforcement/permits

@@ -159,6 +159,9 @@ OUTBOX_KEY = "outbox_ids"
 DELIVER_KEY = "outbox_deliver"
 
 
+_WAITLISTED = sa.literal_column(f"'{PermitStatus.WAITLISTED.value}'", P.status.type)
+
+
 def _place_in_line() -> sa.ScalarSelect[int]:
     """The permit's 1-based place in its zone's waiting line (queries.waitlist_position in SQL)."""
     ahead = Permit.__table__.alias("ahead")
@@ -167,11 +170,9 @@ def _place_in_line() -> sa.ScalarSelect[int]:
         .select_from(ahead)
         .where(
             ahead.c.zone == P.zone,
-            ahead.c.status == PermitStatus.WAITLISTED.value,
-            sa.or_(
-                ahead.c.waitlisted_at < P.waitlisted_at,
-                sa.and_(ahead.c.waitlisted_at == P.waitlisted_at, ahead.c.id < P.id),
-            ),
+            # Spelled out (not bound): the partial index of migration 0016 holds the line.
+            ahead.c.status == _WAITLISTED,
+            sa.tuple_(ahead.c.waitlisted_at, ahead.c.id) < sa.tuple_(P.waitlisted_at, P.id),
         )
         .scalar_subquery()
     )

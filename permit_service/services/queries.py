@@ -111,7 +111,7 @@ def find_by_plate(plate: str) -> list[Permit]:
 def waitlist_position(permit: Permit) -> int | None:
     """The 1-based place of a waitlisted permit in its zone's line; None when not waitlisted.
 
-    Cheap at any size: one count over the index (zone, status, waitlisted_at, id), bounded by
+    Cheap at any size: one count over the partial index (zone, waitlisted_at, id), bounded by
     the permit's own key, so it reads only the entries ahead of it, never the whole line and
     never a table row.
     """
@@ -133,8 +133,8 @@ def _position_statement() -> sa.Select[tuple[int]]:
         .select_from(Permit)
         .where(
             P.zone == sa.bindparam("zone", type_=P.zone.type),
-            P.status == PermitStatus.WAITLISTED.value,
-            sa.or_(P.waitlisted_at < at, sa.and_(P.waitlisted_at == at, P.id < pid)),
+            stored_in(PermitStatus.WAITLISTED),  # the partial index of migration 0016
+            sa.tuple_(P.waitlisted_at, P.id) < sa.tuple_(at, pid),  # one index range
         )
     )
 
