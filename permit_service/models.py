@@ -184,9 +184,18 @@ class Permit(db.Model):
             **_partial("status = 'approved'"),
         ),
         sa.Index("uq_permits_reference", "reference", unique=True),
-        # A zone's waiting line in order, its place counts (a range bounded by the permit's own
-        # key) and its approved permits (migration 0008).
-        sa.Index("ix_permits_zone_status_waitlisted_at", "zone", "status", "waitlisted_at", "id"),
+        # A zone's permits by status: counts, listings newest first (migration 0016).
+        sa.Index("ix_permits_zone_status_created_at", "zone", "status", "created_at", "id"),
+        # A zone's waiting line in order and its place counts (a range bounded by the permit's
+        # own key). Partial (migration 0016): the sweep's permits are never in it.
+        sa.Index(
+            "ix_permits_zone_waitlisted_at",
+            "zone",
+            "waitlisted_at",
+            "id",
+            "status",  # SQLite: only then does it count a place in line from the index alone
+            **_partial("status = 'waitlisted'"),
+        ),
         # Lookup by plate, newest first.
         sa.Index("ix_permits_plate_key_created_at", "plate_key", "created_at", "id"),
         # A zone's approved permits in id order: the keyset pages of GET /enforcement/permits
@@ -230,14 +239,14 @@ def ahead_in_line(
 ) -> sa.ColumnElement[bool]:
     """`ahead` (the permits table or an alias of it) is in `zone`'s waiting line before the
     permit placed at (`waitlisted_at`, `permit_id`): first come, first served, ties by id (the
-    order in which zones give places). A range of ix_permits_zone_status_waitlisted_at."""
+    order in which zones give places). One range of the partial index
+    ix_permits_zone_waitlisted_at (migration 0016): the status is spelled out, not bound, so
+    the index's WHERE matches."""
     return sa.and_(
         ahead.c.zone == zone,
-        ahead.c.status == PermitStatus.WAITLISTED.value,
-        sa.or_(
-            ahead.c.waitlisted_at < waitlisted_at,
-            sa.and_(ahead.c.waitlisted_at == waitlisted_at, ahead.c.id < permit_id),
-        ),
+        ahead.c.status
+        == sa.literal_column(f"'{PermitStatus.WAITLISTED.value}'", ahead.c.status.type),
+        sa.tuple_(ahead.c.waitlisted_at, ahead.c.id) < sa.tuple_(waitlisted_at, permit_id),
     )
 
 

@@ -338,9 +338,15 @@ def move_due_batch(
         "after_at": (after or _START)[0],
         "after_id": (after or _START)[1],
     }
+    # The cache is told which permits and plates moved only when a batch can be small enough
+    # to name them one by one (cache.BULK_LIMIT); a larger one marks everything stale, so
+    # its ids and plates are never gathered (on PostgreSQL two arrays of the whole batch).
+    named = limit <= cache.BULK_LIMIT
+    ids: list[str] | None = None
+    plates: list[str] | None = None
     if _dialect() == "postgresql":
         seen, moved, last_at, last_id, left, ids, plates = db.session.execute(
-            _pg_batch(status, target), params
+            _pg_batch(status, target, named), params
         ).one()
         after = (last_at, last_id) if seen else after
         left = left or {}
@@ -348,10 +354,11 @@ def move_due_batch(
         # SQLite: the transaction holds the single write lock (the sweep begins it IMMEDIATE;
         # otherwise the INSERT takes it), so the statements see the same rows. Moved rows
         # leave the partial index: the next batch starts at the front again, no key needed.
-        ids, plates = [], []
-        for pid, key in db.session.execute(_sqlite_keys(status), params):
-            ids.append(pid)
-            plates.append(key)
+        if named:
+            ids, plates = [], []
+            for pid, key in db.session.execute(_sqlite_keys(status), params):
+                ids.append(pid)
+                plates.append(key)
         seen = db.session.execute(_sqlite_events(status, target), params).rowcount
         db.session.execute(_sqlite_outbox(status), params)
         left = {}
@@ -362,7 +369,7 @@ def move_due_batch(
     if moved:
         move_counts({status: -moved, target: moved})
         # Set-based: the ids and plates the batch's statement returned (a big batch: all).
-        if moved > cache.BULK_LIMIT:
+        if not named or moved > cache.BULK_LIMIT:
             cache.touch(db.session, everything=True)
         else:
             cache.touch(db.session, permits=ids or (), plates=plates or ())
@@ -413,13 +420,14 @@ _CTID = sa.literal_column("permits.ctid")
 
 
 @functools.cache
-def _pg_batch(status: PermitStatus, target: PermitStatus) -> sa.Select[Any]:
+def _pg_batch(status: PermitStatus, target: PermitStatus, named: bool) -> sa.Select[Any]:
     """One statement: lock the batch (skipping rows others hold), move it, record the events.
 
     Rows another transaction holds (an approve deciding one) are skipped: left to it, or to
     the next sweep; two sweeps at once take disjoint batches instead of queueing on, or
     deadlocking over, each other's row locks. Returns (taken, moved, last deadline, last id,
-    places left by zone: a JSON object, for a place-holding status).
+    places left by zone: a JSON object, for a place-holding status, and when `named` the
+    moved permits' ids and plate keys: arrays, else nulls).
     """
     deadline, pid = _batch_keys(status)
     batch = (
@@ -449,8 +457,11 @@ def _pg_batch(status: PermitStatus, target: PermitStatus) -> sa.Select[Any]:
         else sa.null()
     )
     # What the batch moved, for the cache's invalidation (services.cache.touch).
-    ids = sa.select(sa.func.array_agg(moved.c.id)).scalar_subquery()
-    plates = sa.select(sa.func.array_agg(moved.c.plate_key)).scalar_subquery()
+    ids: Any = sa.null()
+    plates: Any = sa.null()
+    if named:
+        ids = sa.select(sa.func.array_agg(moved.c.id)).scalar_subquery()
+        plates = sa.select(sa.func.array_agg(moved.c.plate_key)).scalar_subquery()
     last_at = sa.select(sa.func.max(batch.c.deadline)).scalar_subquery()
     last_id = (
         sa.select(sa.func.max(batch.c.id)).where(batch.c.deadline == last_at).scalar_subquery()

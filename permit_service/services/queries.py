@@ -118,7 +118,7 @@ def find_by_plate(plate: str) -> list[Permit]:
 def waitlist_position(permit: Permit) -> int | None:
     """The 1-based place of a waitlisted permit in its zone's line; None when not waitlisted.
 
-    Cheap at any size: one count over the index (zone, status, waitlisted_at, id), bounded by
+    Cheap at any size: one count over the partial index (zone, waitlisted_at, id), bounded by
     the permit's own key, so it reads only the entries ahead of it, never the whole line and
     never a table row.
     """

@@ -50,6 +50,7 @@ from permit_service.services.lifecycle import (
     leave_places,
     move_counts,
     record_event,
+    stored_in,
 )
 from permit_service.validity import default_valid_until, fee_for
 
@@ -258,7 +259,7 @@ def waitlist(code: str) -> list[Permit]:
     return list(
         db.session.scalars(
             sa.select(Permit)
-            .where(Permit.zone == zone.code, Permit.status == PermitStatus.WAITLISTED.value)
+            .where(Permit.zone == zone.code, stored_in(PermitStatus.WAITLISTED))
             .order_by(Permit.waitlisted_at, Permit.id)
         )
     )
@@ -348,7 +349,7 @@ def give_places(code: str) -> int:
             return given
         heads = db.session.execute(
             sa.select(P.id, P.plate_key)
-            .where(P.zone == code, P.status == PermitStatus.WAITLISTED.value)
+            .where(P.zone == code, stored_in(PermitStatus.WAITLISTED))
             .order_by(P.waitlisted_at, P.id)
             .limit(min(free, 100) if free is not None else 100)
         ).all()
