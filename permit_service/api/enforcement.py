@@ -4,12 +4,10 @@ permit_service.services.enforcement. Enforcer or admin tokens only; no personal 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from functools import wraps
 from typing import Any
 
-from flask import g, request
+from flask import g
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
@@ -190,23 +188,6 @@ def _plain_check_args(query: Any) -> dict[str, Any] | None:
     return args
 
 
-def _check_arguments(view: Callable[..., Any]) -> Callable[..., Any]:
-    """`blp.arguments(CheckArgsSchema, location="query")`, documented and answering exactly as
-    it does, with a shortcut for the hottest path: a plainly valid query is read directly
-    (_plain_check_args); anything else goes through the schema, which answers its 422."""
-    parsed = blp.arguments(CheckArgsSchema, location="query")(view)
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        plain = _plain_check_args(request.args)
-        if plain is None:
-            return parsed(*args, **kwargs)
-        return view(*args, plain, **kwargs)
-
-    wrapper._apidoc = parsed._apidoc  # type: ignore[attr-defined]
-    return wrapper
-
-
 def _refuse(exc: ValidationFailed) -> None:
     """A query argument the service refused: 422 naming it, as argument errors are named."""
     abort(422, message=exc.message, errors={"query": exc.errors})
@@ -219,7 +200,7 @@ VALID_PERMITS_SCHEMA = ValidPermitsSchema()
 @blp.route("/check")
 class EnforcementCheck(MethodView):
     @enforcer_required()
-    @_check_arguments
+    @blp.query_arguments(CheckArgsSchema, _plain_check_args)  # plainly valid: read directly
     @blp.response(200, CHECK_SCHEMA)
     @blp.doc(security=BEARER, operationId="checkPlate")
     def get(self, args: dict[str, Any]) -> Any:
