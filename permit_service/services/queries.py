@@ -318,7 +318,7 @@ def list_filtered(
     # Core rows on the session's connection: the ORM's result machinery has nothing to do here.
     items: list[PermitRow] = []
     if params["window"] < 2**62:
-        items = list(db.session.connection().execute(statement, params))
+        items = db.session.connection().execute(statement, params).all()  # one fetchall
     if len(items) < page_size and (items or page == 1):
         total = offset + len(items)  # the last page tells the total: no count needed
     elif with_total and items:
