@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, request
 from flask_babel import Babel
 from flask_limiter import Limiter
+from flask_limiter import _limits as flask_limiter_limits
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -72,6 +74,24 @@ class InlineExpiryMemoryStorage(MemoryStorage):
             self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
 
 
+def _remember_parsed_limits() -> None:
+    """Flask-Limiter parses a limit given as a callable (RATELIMIT_APPLY, RATELIMIT_LOGIN: read
+    per request) from its text on every request it checks, regular expressions and all (issue
+    17). The same text gives the same limits: each text is parsed once (a bad one raises, and
+    is not remembered)."""
+    parse_many = flask_limiter_limits.parse_many
+
+    @functools.lru_cache(maxsize=64)
+    def parsed(text: str) -> tuple[Any, ...]:
+        return tuple(parse_many(text))
+
+    def parse_many_once(text: str) -> list[Any]:
+        return list(parsed(text))
+
+    flask_limiter_limits.parse_many = parse_many_once
+
+
+_remember_parsed_limits()
 limiter = Limiter(key_func=client_address)
 
 
