@@ -14,6 +14,7 @@ process would count on its own, so the default is one worker with threads, and m
 worker refuses to start unless RATELIMIT_ENABLED=false or RATELIMIT_ALLOW_PER_PROCESS=true.
 """
 
+import gc
 import os
 import shutil
 import tempfile
@@ -92,6 +93,13 @@ def nworkers_changed(server, new_value, old_value):  # noqa: ANN001, ANN201
     if refusal and old_value is not None and new_value > old_value:
         server.log.error(refusal)
         server.num_workers = old_value
+
+
+def post_worker_init(worker):  # noqa: ANN001, ANN201
+    """The app is built: what start-up made (modules, the app, its extensions: ~140,000 objects)
+    lives as long as the worker, so the garbage collector stops walking it again in every
+    older-generation collection during requests (issue 17: ~10% of a listing's CPU)."""
+    gc.freeze()
 
 
 def child_exit(server, worker):  # noqa: ANN001, ANN201

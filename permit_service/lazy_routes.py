@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from inspect import iscoroutinefunction
+from types import FunctionType
+from typing import Any
 
 import click
 from flask import Flask
@@ -26,6 +29,21 @@ class App(Flask):
 
     _pending_routes: Callable[[], None] | None = None
     _loading_routes = False
+    _sync: dict[Any, bool] | None = None
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Flask's, with "is it a coroutine function?" answered once per function rather than
+        for every hook and view of every request (about 20 `inspect` walks each: issue 17).
+        Bound methods are looked up by their function (views are bound per request)."""
+        key = getattr(func, "__func__", func)
+        if type(key) is not FunctionType:
+            return super().ensure_sync(func)
+        if self._sync is None:
+            self._sync = {}
+        plain = self._sync.get(key)
+        if plain is None:
+            plain = self._sync[key] = not iscoroutinefunction(func)
+        return func if plain else super().ensure_sync(func)
 
     @property  # type: ignore[override]
     def url_map(self) -> Map:

@@ -32,21 +32,28 @@ _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)
 _log_key = os.urandom(32)  # replaced by one derived from SECRET_KEY: stable across processes
 
 
+_log_hmac = hmac.new(_log_key, digestmod=hashlib.sha256)  # keyed once, copied per reference
+
+
 def set_log_key(secret: str | bytes) -> None:
     """Key the hashes standing for ids in logs (from SECRET_KEY: the same in every process)."""
-    global _log_key
+    global _log_key, _log_hmac
     raw = secret.encode() if isinstance(secret, str) else secret
     _log_key = hmac.new(raw, b"permit_service log references", hashlib.sha256).digest()
+    _log_hmac = hmac.new(_log_key, digestmod=hashlib.sha256)
 
 
 def log_reference(permit_id: str) -> str:
     """What stands for a permit id in logs: `~` and 12 hex digits of a keyed hash."""
-    digest = hmac.new(_log_key, permit_id.lower().encode(), hashlib.sha256).hexdigest()
-    return "~" + digest[:12]
+    keyed = _log_hmac.copy()  # the same HMAC as hmac.new(_log_key, ...), without re-keying
+    keyed.update(permit_id.lower().encode())
+    return "~" + keyed.hexdigest()[:12]
 
 
 def mask_ids(text: str) -> str:
     """`text` with permit ids in paths replaced: `/permits/<id>`, `/applications/<id>`."""
+    if "/permits/" not in text and "/applications/" not in text:
+        return text  # nothing the pattern could match (it starts with one of these)
     return _ID_IN_PATH.sub(r"\1<id>", text)
 
 

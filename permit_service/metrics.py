@@ -25,9 +25,17 @@ _DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 _HOST = socket.gethostname()
 
 
+_identities: dict[int, str] = {}
+
+
 def process_identity(pid: int | None = None) -> str:
-    """How this process's files are named: host name and process id (asked at every update)."""
-    return f"{_HOST}-{pid or os.getpid()}"
+    """How this process's files are named: host name and process id (asked at every update,
+    so each process's name is made once)."""
+    pid = pid or os.getpid()
+    found = _identities.get(pid)
+    if found is None:
+        found = _identities[pid] = f"{_HOST}-{pid}"
+    return found
 
 
 class _Metrics:

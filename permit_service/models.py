@@ -42,14 +42,23 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     def result_processor(self, dialect: sa.Dialect, coltype: Any) -> Any:
-        """On SQLite one function per value (the text read, then UTC attached) instead of
-        TypeDecorator's two: a 50-permit page reads 300 of them (issue 17)."""
+        """On SQLite one function per value instead of TypeDecorator's two: a 50-permit page
+        reads 300 of them (issue 17). The stored text (naive UTC) is read as an aware datetime
+        at once, by `fromisoformat` with the offset appended: `replace(tzinfo=UTC)` after
+        SQLAlchemy's parse cost four times the parse. Anything else (text with an offset of
+        its own, ...) is read as before."""
         parse = self.impl_instance.result_processor(dialect, coltype)
         if dialect.name != "sqlite" or parse is None:
             return super().result_processor(dialect, coltype)
+        fromisoformat = datetime.fromisoformat
 
         def process(value: Any) -> datetime | None:
-            return None if value is None else parse(value).replace(tzinfo=UTC)
+            if value is None:
+                return None
+            try:
+                return fromisoformat(value + "+00:00")
+            except (TypeError, ValueError):
+                return parse(value).replace(tzinfo=UTC)
 
         return process
 

@@ -112,3 +112,53 @@ def test_limiter_middleware_skipped_only_without_app_wide_limits(tmp_path) -> No
     assert callable(check)
     assert not hooked()
     assert hooked(RATELIMIT_DEFAULT="100 per minute")
+
+
+def test_limiter_parses_callable_limits_through_its_module_parse_many() -> None:
+    """extensions._remember_parsed_limits replaces flask_limiter._limits.parse_many: the name
+    Limit.__iter__ calls for a callable limit's text (issue 17)."""
+    from flask_limiter import _limits
+
+    assert "parse_many(limit_str)" in inspect.getsource(_limits.Limit.__iter__)
+    assert _limits.parse_many.__name__ == "parse_many_once"
+    assert _limits.parse_many("3 per minute") == _limits.parse_many("3 per minute")
+
+
+def test_limits_memory_storage_schedules_its_sweep_through_one_private_method() -> None:
+    """extensions.InlineExpiryMemoryStorage overrides the base's name-mangled sweep scheduler
+    and calls its sweep (issue 17)."""
+    from limits.storage import MemoryStorage
+
+    for method in ("incr", "decr", "acquire_entry"):
+        assert "self.__schedule_expiry()" in inspect.getsource(getattr(MemoryStorage, method))
+    assert callable(MemoryStorage._MemoryStorage__expire_events)  # type: ignore[attr-defined]
+    assert hasattr(MemoryStorage, "_MemoryStorage__schedule_expiry")
+
+
+def test_talisman_internals_the_per_view_headers_use() -> None:
+    """hardening._Talisman works out what Talisman's own methods set, once per view."""
+    from flask_talisman import Talisman
+
+    for name in (
+        "_get_local_options",
+        "_set_permissions_policy_headers",
+        "_set_document_policy_headers",
+        "_set_frame_options_headers",
+        "_set_content_security_policy_headers",
+        "_set_hsts_headers",
+        "_set_referrer_policy_headers",
+        "_force_https",
+        "_make_nonce",
+    ):
+        assert callable(getattr(Talisman, name)), name
+    source = inspect.getsource(Talisman._set_response_headers)
+    order = [
+        "_set_feature_policy_headers",
+        "_set_permissions_policy_headers",
+        "_set_document_policy_headers",
+        "_set_frame_options_headers",
+        "_set_content_security_policy_headers",
+        "_set_hsts_headers",
+        "_set_referrer_policy_headers",
+    ]
+    assert [source.index(name) for name in order] == sorted(source.index(n) for n in order)

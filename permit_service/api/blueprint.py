@@ -10,10 +10,15 @@ schema each time. Schemas are reusable, so each is built once here; the output i
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 import flask_smorest
 import marshmallow as ma
+from flask import request
+from flask_smorest.pagination import PaginationParameters
 from webargs import core
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 
@@ -80,11 +85,89 @@ class SchemaCachingParser(FlaskParser):
             abort(400, message="The body is not valid JSON.", messages={"json": [exc.msg]})
 
 
+# A plain page number: ASCII digits only (int() would also take " 5", "+5" or other scripts'
+# digits; those go through the schema, which answers exactly as before).
+_PLAIN_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+class PaginationParser(SchemaCachingParser):
+    """Pagination arguments, read directly when plainly valid (issue 17).
+
+    `page` and `page_size` each at most once, in plain digits and in range: the same
+    PaginationParameters smorest's schema loads (other query arguments are the view's). Anything
+    else goes through the schema, which answers its 422 as before.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._bounds: dict[type[ma.Schema], tuple[int, int, int]] = {}
+
+    def parse(self, argmap: Any, req: Any = None, *, location: str | None = None, **kw: Any) -> Any:
+        if location == "query" and isinstance(argmap, type):
+            plain = self._plain(argmap, req.args)
+            if plain is not None:
+                return plain
+        return super().parse(argmap, req, location=location, **kw)
+
+    def _plain(self, schema_class: type[ma.Schema], query: Any) -> PaginationParameters | None:
+        bounds = self._bounds.get(schema_class)
+        if bounds is None:
+            schema = self._get_schema(schema_class, None)
+            page, size = schema.fields["page"], schema.fields["page_size"]
+            (most,) = (v.max for v in size.validators if isinstance(v, ma.validate.Range))
+            bounds = self._bounds[schema_class] = (page.load_default, size.load_default, most)
+        page, page_size, most = bounds
+        for key in ("page", "page_size"):
+            values = query.getlist(key)
+            if not values:
+                continue
+            if len(values) > 1 or not _PLAIN_NUMBER.fullmatch(values[0]):
+                return None
+            if key == "page":
+                page = int(values[0])
+            else:
+                page_size = int(values[0])
+        if page < 1 or not 1 <= page_size <= most:
+            return None
+        return PaginationParameters(page, page_size)
+
+
 class Blueprint(flask_smorest.Blueprint):
     """smorest Blueprint with cached argument schemas and a schema-free pagination header."""
 
     ARGUMENTS_PARSER = SchemaCachingParser()
-    PAGINATION_ARGUMENTS_PARSER = SchemaCachingParser()
+    PAGINATION_ARGUMENTS_PARSER = PaginationParser()
+
+    def query_arguments(
+        self,
+        schema: type[ma.Schema],
+        plain: Callable[[Any], dict[str, Any] | None],
+        answer: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> Callable[[Any], Any]:
+        """`arguments(schema, location="query")`, documented and answering exactly as it does,
+        with a shortcut for hot views: `plain(request.args)` reads a plainly valid query
+        without webargs and marshmallow (issue 17); when it returns None (anything not plainly
+        valid) the schema reads the query and answers its 422s. `answer`, if given, answers a
+        plainly valid query itself, past the decorators below this one (the hottest path, the
+        enforcement check, past flask-smorest's response wrapper): it must answer exactly as
+        they would."""
+
+        def decorator(view: Any) -> Any:
+            parsed = self.arguments(schema, location="query")(view)
+
+            @wraps(view)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                found = plain(request.args)
+                if found is None:
+                    return parsed(*args, **kwargs)
+                if answer is not None:
+                    return answer(found)
+                return view(*args, found, **kwargs)
+
+            wrapper._apidoc = parsed._apidoc  # type: ignore[attr-defined]
+            return wrapper
+
+        return decorator
 
     def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
         """smorest's `arguments`; a JSON body also documents its 400, 413 and 415 answers."""

@@ -4,12 +4,10 @@ permit_service.services.enforcement. Enforcer or admin tokens only; no personal 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from functools import wraps
 from typing import Any, NoReturn
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, g
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
@@ -190,25 +188,6 @@ def _plain_check_args(query: Any) -> dict[str, Any] | None:
     return args
 
 
-def _check_arguments(view: Callable[..., Any]) -> Callable[..., Any]:
-    """`blp.arguments(CheckArgsSchema, location="query")` over `view` (the check, with
-    `blp.response`), documented and answering exactly as they do, with a shortcut for the
-    hottest path: a plainly valid query (_plain_check_args) is read directly and answered by
-    _answer_check, past webargs and flask-smorest's response wrapper; anything else goes
-    through the schema, which answers its 422, and the wrapped view."""
-    parsed = blp.arguments(CheckArgsSchema, location="query")(view)
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        plain = _plain_check_args(request.args)
-        if plain is None:
-            return parsed(*args, **kwargs)
-        return _answer_check(plain)
-
-    wrapper._apidoc = parsed._apidoc  # type: ignore[attr-defined]
-    return wrapper
-
-
 def _check(args: dict[str, Any]) -> service.Check:
     """The check's answer to these arguments (a 422 for a plate or zone the service refuses)."""
     try:
@@ -236,7 +215,8 @@ class EnforcementCheck(MethodView):
     init_every_request = False  # no state: one instance serves every request
 
     @enforcer_required()
-    @_check_arguments
+    # A plainly valid query is read directly and answered by _answer_check.
+    @blp.query_arguments(CheckArgsSchema, _plain_check_args, answer=_answer_check)
     @blp.response(200, CHECK_SCHEMA)
     @blp.doc(security=BEARER, operationId="checkPlate")
     def get(self, args: dict[str, Any]) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -180,6 +181,7 @@ class PermitSchema(Schema):
         """Serialise one permit or many; one clock reading, so a page agrees with itself.
 
         Listings give rows (services.queries.PERMIT_COLUMNS): those are unpacked by position.
+        An application answers with the inserted values (a dict of every column).
         """
         now = utcnow()
         currency = current_app.config["CURRENCY"]
@@ -192,6 +194,8 @@ class PermitSchema(Schema):
             ]
         if isinstance(obj, sa.Row):
             return _row_dict(obj, now, currency)
+        if isinstance(obj, dict):
+            return _row_dict(_IN_ROW_ORDER(obj), now, currency)
         return self._fast(obj, now, currency)
 
     @staticmethod
@@ -226,6 +230,7 @@ _ROW_FIELDS = [
 ]
 if tuple(_ROW_FIELDS) != tuple(c.key for c in PERMIT_COLUMNS):  # pragma: no cover
     raise RuntimeError("PermitSchema's row dump does not know the permits table's columns")
+_IN_ROW_ORDER = operator.itemgetter(*_ROW_FIELDS)  # a dict of the columns, as a row
 
 
 def _row_dict(row: Any, now: datetime, currency: str) -> dict[str, Any]:
@@ -249,6 +254,7 @@ def _row_dict(row: Any, now: datetime, currency: str) -> dict[str, Any]:
         fee,
         _,
         anonymised_at,
+        *_,  # a listing's row may end with its total (services.queries.list_filtered)
     ) = row
     due = DUE_BY_STATUS.get(status)
     if due is not None:
@@ -455,6 +461,44 @@ class PermitListArgsSchema(Schema):
         unknown = sorted(set(original) - self.KNOWN)
         if unknown:
             raise ValidationError({name: ["Unknown query parameter."] for name in unknown})
+
+
+_PLAIN_LIST_KEYS = frozenset({"status", "license_plate", "zone", "sort", "page", "page_size"})
+_STATUS_VALUES = frozenset(s.value for s in PermitStatus)
+_SORTS = frozenset(API_SORTS)
+_DEFAULT_SORT = PermitListArgsSchema().fields["sort"].load_default
+
+
+def plain_list_args(query: Any) -> dict[str, Any] | None:
+    """What PermitListArgsSchema loads from a plainly valid query (each argument once, no
+    date-time filter, every value valid by the schema's own checks), read without webargs and
+    marshmallow (issue 17); None for anything else, which the schema then reads and answers.
+    `page` and `page_size` are the pagination parser's."""
+    if not _PLAIN_LIST_KEYS.issuperset(query.keys()):
+        return None
+    if any(len(values) != 1 for values in query.listvalues()):
+        return None
+    sort = query.get("sort", _DEFAULT_SORT)
+    if sort not in _SORTS:
+        return None
+    args: dict[str, Any] = {"sort": sort}
+    status = query.get("status")
+    if status is not None:
+        if status not in _STATUS_VALUES:
+            return None
+        args["status"] = status
+    plate = query.get("license_plate")
+    zone = query.get("zone")
+    try:
+        if plate is not None:
+            normalize_plate(plate)
+            args["license_plate"] = plate
+        if zone is not None:
+            clean_code(zone)
+            args["zone"] = zone
+    except ValueError:
+        return None
+    return args
 
 
 class ApprovalSchema(Schema):

@@ -182,24 +182,21 @@ def _write_counts(session: sa.orm.Session) -> None:
     rows = [{"status": s.value, "n": n} for s, n in sorted((deltas or {}).items()) if n]
     if not rows:
         return
-    params = {f"{key}{i}": row[key] for i, row in enumerate(rows) for key in ("status", "n")}
-    statement = _counts_upsert(session.get_bind().dialect.name, len(rows))
-    session.connection().execute(statement, params)  # Core: the ORM would take params as rows
+    statement = _counts_upsert(session.get_bind().dialect.name)
+    # Core: the ORM would take the rows as objects. Several rows are one executemany in status
+    # order (on PostgreSQL SQLAlchemy's insertmanyvalues sends them as one statement).
+    session.connection().execute(statement, rows)
 
 
 @functools.cache
-def _counts_upsert(dialect: str, size: int) -> sa.Insert:
-    """The counts' upsert of `size` rows, built once per dialect and size (values are bound:
-    status0, n0, status1, ...), so no commit compiles a statement of its own (issue 17)."""
+def _counts_upsert(dialect: str) -> sa.Insert:
+    """The counts' one-row upsert, built once per dialect. A multi-row VALUES statement is
+    never in SQLAlchemy's compiled cache (it compiled at every commit); this one is (issue 17)."""
     insert = dialect_insert(dialect, PermitCount)
-    rows = [
-        {
-            "status": sa.bindparam(f"status{i}", type_=PermitCount.status.type),
-            "n": sa.bindparam(f"n{i}", type_=PermitCount.n.type),
-        }
-        for i in range(size)
-    ]
-    return insert.values(rows).on_conflict_do_update(
+    return insert.values(
+        status=sa.bindparam("status", type_=PermitCount.status.type),
+        n=sa.bindparam("n", type_=PermitCount.n.type),
+    ).on_conflict_do_update(
         index_elements=["status"], set_={"n": PermitCount.n + insert.excluded.n}
     )
 

@@ -78,6 +78,7 @@ __all__ = [
     "SYSTEM_ACTOR",
     "Outcome",
     "apply_for_permit",
+    "record_application",
     "approve_permit",
     "cancel_permit",
     "expire_due_permits",
@@ -139,6 +140,24 @@ def apply_for_permit(
     closed, or missing while several are open: ValidationFailed on `zone`. `language` is the
     one the resident applied in ("en", "de"; others: English): their e-mails speak it.
     """
+    values = record_application(name, license_plate, address, email, zone, language)
+    # The row as inserted, made persistent without reading it back.
+    permit = Permit(**values)
+    make_transient_to_detached(permit)
+    db.session.add(permit)
+    return Outcome(permit, None, PermitStatus.PENDING)
+
+
+def record_application(
+    name: str,
+    license_plate: str,
+    address: str,
+    email: str | None = None,
+    zone: str | None = None,
+    language: str = "en",
+) -> dict[str, Any]:
+    """apply_for_permit without the ORM object: the new permit's column values as inserted
+    (every column of the permits table), which the API answers with (issue 17)."""
     errors: dict[str, list[str]] = {}
     try:
         clean = validate_application(name, license_plate, address, email)
@@ -176,6 +195,7 @@ def apply_for_permit(
             "waitlisted_at": None,
             "fee": None,
             "language": language if language in LANGUAGES else DEFAULT_LANGUAGE,
+            "anonymised_at": None,
         }
         try:
             # Back to back with the commit: SQLite's one write lock is held briefly.
@@ -201,12 +221,8 @@ def apply_for_permit(
             # stands in the way: try again (with a new reference).
     else:
         raise ChangedMeanwhile()
-    # The row as inserted, made persistent without reading it back.
-    permit = Permit(**values)
-    make_transient_to_detached(permit)
-    db.session.add(permit)
-    log.info("permit applied", extra={"permit_id": permit.id})
-    return Outcome(permit, None, PermitStatus.PENDING)
+    log.info("permit applied", extra={"permit_id": values["id"]})
+    return values
 
 
 def approve_permit(
