@@ -109,3 +109,18 @@ def own_redis_db() -> Iterator[str]:
             client.flushdb()
         finally:
             client.close()
+
+
+@contextlib.contextmanager
+def statements_run(engine: sa.engine.Engine) -> Iterator[list[str]]:
+    """The SQL statements sent through `engine` inside the block, in order (a list that fills)."""
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)

@@ -23,7 +23,7 @@ from permit_service.services.users import (
     get_user_by_email,
 )
 from tests.conftest import STRONG_PASSWORD, apply
-from tests.support import own_redis_db
+from tests.support import own_redis_db, statements_run
 
 # (method, path template, write?) of every admin endpoint.
 ADMIN_ENDPOINTS = [
@@ -287,18 +287,11 @@ def test_openapi_declares_bearer_scheme_and_refusals(client):
 
 def test_authentication_costs_one_indexed_query(app, client, admin_headers):
     """The token check is a single statement (token and user together), looked up by digest."""
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement.lower())
-
     with app.app_context():
         engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_run(engine) as run:
         assert client.get("/permits", headers=admin_headers).status_code == 200
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
+    statements = [s.lower() for s in run]
     auth = [s for s in statements if "api_tokens" in s or "from users" in s]
     assert len(auth) == 1, auth
     assert "join users" in auth[0] and "token_hash =" in auth[0]

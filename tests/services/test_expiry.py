@@ -13,6 +13,7 @@ from permit_service.extensions import db
 from permit_service.models import Permit, PermitCount, PermitEvent
 from permit_service.services import permits as service
 from permit_service.services import sweep
+from tests.support import statements_run
 
 
 def _apply(app: Flask, plate: str, ttl: int = 300) -> Permit:
@@ -185,16 +186,8 @@ def test_sweep_with_nothing_due_is_three_queries_and_no_write(app: Flask) -> Non
     with app.app_context():
         _apply(app, "NOT-DUE-1", ttl=3600)
         db.session.remove()
-        statements: list[str] = []
-
-        def record(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
-            statements.append(statement)
-
-        sa.event.listen(db.engine, "before_cursor_execute", record)
-        try:
+        with statements_run(db.engine) as statements:
             assert service.expire_due_permits() == 0
-        finally:
-            sa.event.remove(db.engine, "before_cursor_execute", record)
     assert len(statements) == 3, statements
     assert all(s.lstrip().upper().startswith("SELECT") for s in statements), statements
     assert "notifications" in statements[1]

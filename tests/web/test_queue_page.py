@@ -7,7 +7,6 @@ import re
 from datetime import date, timedelta
 
 import pytest
-import sqlalchemy as sa
 
 from permit_service import clock
 from permit_service.extensions import db
@@ -15,6 +14,7 @@ from permit_service.services import permits as service
 from permit_service.services import queries
 from permit_service.services import zones as zone_service
 from tests import factories
+from tests.support import statements_run
 from tests.web.conftest import ADMIN, apply_web, text
 
 
@@ -109,18 +109,10 @@ def test_earlier_permits_of_plate_and_address_in_one_statement(app, admin_client
     made(app, plate="EP-1", address="9 OAK ST")
     made(app, plate="EP-2", address="9 Oak St")
     made(app, plate="EP-3", address="1 Pine St")
-    statements = []
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-
     with app.app_context():
         engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_run(engine) as statements:
         page = admin_client.get("/admin/permits?sort=license_plate")
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
     html = page.get_data(as_text=True)
     body = text(page)
     assert rows(page) == ["EP-1", "EP-2", "EP-3"]
@@ -296,18 +288,10 @@ def test_a_queue_page_reads_its_session_and_one_statement(app, admin_client):
     for n in range(3):
         made(app, plate=f"ST-{n}", minutes_ago=n)
     admin_client.get("/admin/permits")  # the zones' names are read, then cached
-    statements = []
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-
     with app.app_context():
         engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_run(engine) as statements:
         page = admin_client.get("/admin/permits")
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
     assert rows(page) == ["ST-2", "ST-1", "ST-0"]
     assert "Waiting for a decision 3" in text(page)
     assert len(statements) == 2, statements
