@@ -37,6 +37,22 @@ PERSONAL_DATA_ROLES: frozenset[str] = frozenset({Role.ADMIN.value, Role.VIEWER.v
 READ_AUDIT_ROLES: frozenset[str] = frozenset({Role.ADMIN.value})
 
 
+class HasRole:
+    """`is_admin` / `is_enforcer` read from the object's `role`: one definition for the stored
+    user, the signed-in web user and a token's holder."""
+
+    __slots__ = ()
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def is_enforcer(self) -> bool:
+        """Enforcement accounts check plates and see nothing else (no staff pages)."""
+        return self.role == Role.ENFORCER  # type: ignore[attr-defined, no-any-return]
+
+
 class UserError(DomainError):
     """A user cannot be created or changed as asked."""
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from permit_service import clock
 from permit_service.domain import OPEN_STATUSES, PermitStatus
+from permit_service.domain_users import HasRole
 from permit_service.extensions import db
 from permit_service.references import new_reference
 
@@ -452,7 +453,7 @@ class Report(db.Model):
     )
 
 
-class User(UserMixin, db.Model):
+class User(HasRole, UserMixin, db.Model):
     """An administrator or viewer of the back office."""
 
     __tablename__ = "users"
@@ -472,15 +473,6 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login
         return self.active
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    @property
-    def is_enforcer(self) -> bool:
-        """Enforcement accounts check plates and see nothing else (no staff pages)."""
-        return self.role == "enforcer"
 
     def get_id(self) -> str:  # Flask-Login; the web adapter stores the StaffSession key instead
         return str(self.id)

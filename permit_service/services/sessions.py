@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
+from permit_service.domain_users import HasRole
 from permit_service.extensions import db
 from permit_service.models import StaffSession, User, utcnow
 
@@ -31,7 +32,7 @@ _KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{32,64}")
 
 
 @dataclass(frozen=True, slots=True)
-class SignedInUser:
+class SignedInUser(HasRole):
     """The staff user of a live web session, as Flask-Login's `current_user`: plain values read
     with the session in one Core row (no ORM object per request). Pages read id, email and role;
     whatever changes a user goes through the service layer by id or e-mail."""
@@ -43,14 +44,6 @@ class SignedInUser:
     is_authenticated = True  # Flask-Login: only live sessions make one
     is_active = True  # an inactive user's session is ended, not resumed
     is_anonymous = False
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    @property
-    def is_enforcer(self) -> bool:
-        return self.role == "enforcer"
 
     def get_id(self) -> str:
         return str(self.id)

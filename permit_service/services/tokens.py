@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from permit_service import cache
+from permit_service.domain_users import HasRole
 from permit_service.extensions import db
 from permit_service.models import ApiToken, User, utcnow
 from permit_service.services import sessions
@@ -55,20 +56,12 @@ def issue_token(user: User, ttl_days: int | None = None) -> IssuedToken:
 
 
 @dataclass(frozen=True)
-class TokenHolder:
+class TokenHolder(HasRole):
     """Who holds a valid token: what an API request needs to know about its caller."""
 
     user_id: int
     email: str
     role: str
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    @property
-    def is_enforcer(self) -> bool:
-        return self.role == "enforcer"
 
 
 class _NoHolder(Exception):
