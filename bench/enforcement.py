@@ -34,32 +34,6 @@ SCENARIOS = {
     "permits_50": "GET /enforcement/permits?limit=50",
     "permits_500": "GET /enforcement/permits?limit=500",
 }
-CHECK_LUA = """
--- Random plates of the first HOT_PLATES seeded in random spellings (ABC-00042, abc 00042,
--- ABC00042), zone CITY.
-local seeded = 100
-function init(args)
-  seeded = tonumber(args[1]) or seeded
-  math.randomseed(os.time() + (tid or 0))
-end
-local function plate(n)
-  local letters, digits = math.floor(n / 100000), n % 100000
-  local a, rest = math.floor(letters / 676), letters % 676
-  local b, c = math.floor(rest / 26), rest % 26
-  local l = string.char(65 + a % 26) .. string.char(65 + b) .. string.char(65 + c)
-  local d = string.format("%05d", digits)
-  local pick = math.random(3)
-  if pick == 1 then return l .. "-" .. d end
-  if pick == 2 then return string.lower(l) .. "%20" .. d end
-  return l .. d
-end
-function request()
-  return wrk.format("GET", "/enforcement/check?zone=CITY&license_plate=" ..
-    plate(math.random(0, seeded - 1)))
-end
-"""
-
-
 # The check asks about this many seeded plates (every worker's cache holds them after the
 # warm-up: the target is the check when its reads are cache hits), warmed up this long.
 HOT_PLATES = 100
@@ -128,7 +102,6 @@ def measure(backend: str, database_url: str, opts: Any, workdir: Path) -> dict[s
     headers = {"Authorization": f"Bearer {issued.stdout.strip().splitlines()[-1].strip()}"}
     settings = {"workers": opts.workers, "threads": opts.threads, "worker_class": opts.worker_class}
     port, ceiling_port = bench.free_port(), bench.free_port()
-    (bench.WRK_DIR / "enforcement_check.lua").write_text(CHECK_LUA)
     procs: list[bench.Proc] = []
     try:
         app = bench.Proc(
@@ -170,8 +143,8 @@ def measure(backend: str, database_url: str, opts: Any, workdir: Path) -> dict[s
                 return (
                     app,
                     base + "/enforcement/check",
-                    "enforcement_check.lua",
-                    [str(min(count, HOT_PLATES))],
+                    "plate.lua",
+                    [str(min(count, HOT_PLATES)), "check"],
                     headers,
                 )
             limit = name.split("_")[1]
@@ -228,7 +201,6 @@ def measure(backend: str, database_url: str, opts: Any, workdir: Path) -> dict[s
     finally:
         for proc in reversed(procs):
             proc.stop()
-        (bench.WRK_DIR / "enforcement_check.lua").unlink(missing_ok=True)
         time.sleep(0.1)
 
 
