@@ -93,3 +93,37 @@ def test_the_kept_process_id_follows_forks():
     os.waitpid(child, 0)
     assert answer == b"1"
     assert pid.current() == os.getpid()
+
+
+def test_a_warm_check_checks_out_no_database_connection(app, client):
+    """On both databases a check whose token and plate are cached touches no connection: no
+    checkout, no rollback at teardown (its log row goes to the writer thread, whose batches
+    are not counted here)."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from permit_service.domain import PermitStatus
+    from permit_service.extensions import db
+    from tests.factories import make_permit
+
+    headers = auth_headers(app, "enforcer", "camera-car-9@city.example")
+    with app.app_context():
+        make_permit(PermitStatus.APPROVED, plate="WARM-9")
+        engine = db.engine
+    url = "/enforcement/check?license_plate=WARM-9&zone=CITY"
+    assert client.get(url, headers=headers).get_json()["permitted"] is True  # fills the caches
+    me = threading.get_ident()
+    checkouts: list[int] = []
+
+    def count(*_: Any) -> None:
+        if threading.get_ident() == me:
+            checkouts.append(1)
+
+    sa.event.listen(engine, "checkout", count)
+    try:
+        for _ in range(3):
+            assert client.get(url, headers=headers).get_json()["permitted"] is True
+    finally:
+        sa.event.remove(engine, "checkout", count)
+    assert checkouts == []
