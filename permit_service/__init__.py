@@ -92,6 +92,7 @@ def register_extensions(app: Flask) -> None:
     ext.csrf.init_app(app)
     ext.limiter.init_app(app)
     _skip_limiter_middleware(app)
+    _limiter_after_hooks_when_used(app)
     ext.login_manager.init_app(app)
     ext.login_manager.user_loader(resume_session)
     ext.login_manager.login_view = "admin.login"
@@ -135,6 +136,38 @@ def _skip_limiter_middleware(app: Flask) -> None:
         for hook in hooks
         if getattr(hook, "__func__", None) is not type(ext.limiter)._check_request_limit
     ]
+
+
+def _limiter_after_hooks_when_used(app: Flask) -> None:
+    """Flask-Limiter's after_request (rate-limit headers, conditional deductions) and teardown
+    (resetting its request state) read its per-request state, making it first when no limit
+    was checked: three state lookups per request for nothing (issue 17). Each now runs only
+    when the request made that state (a limit was checked: `Limiter.context` stores it on the
+    request context as `_limiter_request_context`); otherwise it would add no header, deduct
+    nothing and reset an empty state. tests/test_library_internals.py pins these names."""
+    from flask.globals import request_ctx
+
+    limiter = ext.limiter
+    inject = getattr(limiter, "_Limiter__inject_headers", None)
+    release = getattr(limiter, "_Limiter__release_context", None)
+
+    def inject_if_used(response: Any) -> Any:
+        if hasattr(request_ctx._get_current_object(), "_limiter_request_context"):
+            return inject(response)  # type: ignore[misc]
+        return response
+
+    def release_if_used(exc: BaseException | None = None) -> None:
+        if hasattr(request_ctx._get_current_object(), "_limiter_request_context"):
+            release(exc)  # type: ignore[misc]
+
+    def is_inject(hook: Any) -> bool:  # partial(Limiter.__inject_headers, limiter)
+        func = getattr(hook, "func", None)
+        return func is type(limiter)._Limiter__inject_headers and hook.args == (limiter,)  # type: ignore[attr-defined]
+
+    after = app.after_request_funcs.get(None, [])
+    app.after_request_funcs[None] = [inject_if_used if is_inject(h) else h for h in after]
+    teardown = app.teardown_request_funcs.get(None, [])
+    app.teardown_request_funcs[None] = [release_if_used if h == release else h for h in teardown]
 
 
 def register_routes(app: Flask) -> None:

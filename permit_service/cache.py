@@ -62,6 +62,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from permit_service import metrics
+from permit_service.pid import current as current_pid
 
 log = logging.getLogger(__name__)
 
@@ -270,9 +271,9 @@ class LocalStore:
         self._map: mmap.mmap | None = None
 
     def _mapped(self) -> mmap.mmap:
-        if self._pid != os.getpid() or self._map is None:
+        if self._pid != current_pid() or self._map is None:
             with self._lock:
-                if self._pid != os.getpid() or self._map is None:
+                if self._pid != current_pid() or self._map is None:
                     size = self.SLOTS * 8
                     fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
                     try:
@@ -288,7 +289,7 @@ class LocalStore:
                         self._map = mmap.mmap(fd, size)  # the mapping outlives the descriptor
                     finally:
                         os.close(fd)
-                    self._pid = os.getpid()
+                    self._pid = current_pid()
         return self._map
 
     @staticmethod

@@ -20,6 +20,8 @@ import threading
 import time
 from typing import Any
 
+from permit_service.pid import current as current_pid
+
 # prometheus_client's own variable (it reads it too): set before any process counts anything.
 _DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 _HOST = socket.gethostname()
@@ -30,8 +32,8 @@ _identities: dict[int, str] = {}
 
 def process_identity(pid: int | None = None) -> str:
     """How this process's files are named: host name and process id (asked at every update,
-    so each process's name is made once)."""
-    pid = pid or os.getpid()
+    so each process's name is made once, and its id read without a system call)."""
+    pid = pid or current_pid()
     found = _identities.get(pid)
     if found is None:
         found = _identities[pid] = f"{_HOST}-{pid}"

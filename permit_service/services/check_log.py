@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +29,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from permit_service.models import EnforcementCheck
+from permit_service.pid import current as current_pid
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class CheckLog:
 
     def record(self, row: dict[str, Any]) -> None:
         """Queue one row for the writer (never blocks on the database)."""
-        if self._pid != os.getpid():
+        if self._pid != current_pid():
             self._start()
         with self._lock:
             if len(self._rows) >= MAX_ROWS:
@@ -167,11 +167,11 @@ class CheckLog:
     def _start(self) -> None:
         """First row in this process (or after a fork): a fresh buffer and a writer thread."""
         with self._lock:
-            if self._pid == os.getpid():
+            if self._pid == current_pid():
                 return
             # After a fork the parent's rows are the parent's to write.
             self._rows = []
-            self._pid = os.getpid()
+            self._pid = current_pid()
             self._closed = False
             self._wake = threading.Event()
         threading.Thread(target=self._run, name="enforcement-check-log", daemon=True).start()

@@ -217,12 +217,18 @@ def test_security_headers_are_talismans_own(app_factory, path, base, force_https
     with the request's nonce (and without one when none was drawn)."""
     app = app_factory(FORCE_HTTPS=force_https)
     ours = app.extensions["talisman"]
-    with app.test_request_context(path, base_url=base):
-        for nonce in ("n0nce-A", None):
+    # A page always carries a nonce (drawn at the latest for its response); other responses
+    # carry the one drawn for them, if any (hardening._Talisman._make_nonce).
+    for nonce, mimetype in [
+        ("n0nce-A", "text/html"),
+        ("n0nce-A", "application/json"),
+        (None, "application/json"),
+    ]:
+        with app.test_request_context(path, base_url=base):
             if nonce is not None:
                 request.csp_nonce = nonce
-            stock = Talisman._set_response_headers(ours, Response("x"))
-            fast = ours._set_response_headers(Response("x"))
+            stock = Talisman._set_response_headers(ours, Response("x", mimetype=mimetype))
+            fast = ours._set_response_headers(Response("x", mimetype=mimetype))
             assert list(fast.headers.items()) == list(stock.headers.items())
 
 
