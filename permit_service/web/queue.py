@@ -15,7 +15,6 @@ from flask import abort, current_app, flash, jsonify, redirect, render_template,
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
@@ -28,16 +27,16 @@ from permit_service.domain import (
     PermitStatus,
     allowed_actions,
 )
+from permit_service.i18n import page_ngettext as ngettext
 from permit_service.i18n import per_language
 from permit_service.models import Permit, PermitEvent, utcnow
 from permit_service.services import cached, queries
 from permit_service.services import permits as service
-from permit_service.web import helpers, words
+from permit_service.web import QUERY_SAFE, helpers, words
 from permit_service.web.admin import MAX_PAGE, PAGE_SIZE, SEARCH_MAX, bp
 from permit_service.web.forms import BulkDecisionForm
 from permit_service.web.queue_rows import Columns, render_rows
 
-QUERY_SAFE = "!$'()*,/:;?@"  # werkzeug.urls._urlencode's: links read as url_for writes them
 BULK_MAX = 200  # rows one bulk decision may carry (ten full pages)
 DECIDED_TABS = frozenset({"approved", "waitlisted", "revoked", "expired"})
 DECIDABLE_TABS = frozenset({"pending", "approved", "waitlisted", "all"})
