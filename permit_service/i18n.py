@@ -123,13 +123,17 @@ def _kept_template_gettext(general: Callable[..., Any]) -> Callable[..., Any]:
     def template_gettext(context: Context, string: str, **variables: Any) -> str:
         if variables:
             return general(context, string, **variables)
-        translations = page_translations()
-        entry = kept.get(id(translations))
-        if entry is None or entry[0] is not translations:
-            if len(kept) > 100:  # a server has two languages; test apps come and go
-                kept.clear()
-            entry = kept[id(translations)] = (translations, {})
-        words = entry[1]
+        # One render is in one locale (a `force_locale` block renders its own templates, with
+        # their own contexts): the words are found once per render, kept on its context.
+        words = getattr(context, "_permit_words", None)
+        if words is None:
+            translations = page_translations()
+            entry = kept.get(id(translations))
+            if entry is None or entry[0] is not translations:
+                if len(kept) > 100:  # a server has two languages; test apps come and go
+                    kept.clear()
+                entry = kept[id(translations)] = (translations, {})
+            words = context._permit_words = entry[1]  # type: ignore[attr-defined]
         key = (string, context.eval_ctx.autoescape)
         text = words.get(key)
         if text is None:
