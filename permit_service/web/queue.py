@@ -104,6 +104,24 @@ class QueueQuery:
         return f"{self.path}?{'&'.join(parts)}" if parts else self.path
 
 
+TABS = ["pending", "waitlisted", "approved", "revoked", "expired", "all"]
+
+
+def tab_items(view: QueueQuery, labels: dict[str, Markup], counts: dict[str, int]) -> Markup:
+    """The status tabs' list items, each a link with its count, the current one marked (built
+    here, not by a Jinja loop: issue 16)."""
+    items = []
+    for key in TABS:
+        href = escape(view.link(status=key, sort=None, page=None))
+        current = ' aria-current="page"' if key == view.tab else ""
+        items.append(
+            f'\n      <li>\n        <a href="{href}"{current}>\n'
+            f'          {escape(labels[key])} <span class="count">{escape(counts[key])}</span>\n'
+            "        </a>\n      </li>\n    "
+        )
+    return Markup("".join(items))  # noqa: S704 - every value is escaped
+
+
 def sort_heading(view: QueueQuery) -> Any:
     """The template's `sortable(label, column)`: a column heading linking to the first order of
     its column, or to the other direction when the list is sorted by it already, aria-sort
@@ -228,6 +246,7 @@ def queue() -> ResponseReturnValue:
     here = request.full_path.rstrip("?")
     fees = {z.code: z.monthly_fee for z in zones}
     tab_labels, sort_words = _labels()
+    counts = {"all": sum(page.counts.values()), **{s.value: n for s, n in page.counts.items()}}
     rows = render_rows(
         page.items,
         columns=Columns(
@@ -272,7 +291,8 @@ def queue() -> ResponseReturnValue:
         sort_words=sort_words[view.sort],
         poll_ms=int(current_app.config.get("QUEUE_POLL_SECONDS", 30) * 1000),
         new_words=new_words,
-        counts={"all": sum(page.counts.values()), **{s.value: n for s, n in page.counts.items()}},
+        counts=counts,
+        tabs=tab_items(view, tab_labels, counts),
         columns=COLUMNS,
         sortable=sort_heading(view),
         decided_tab=view.tab in DECIDED_TABS,
