@@ -10,8 +10,10 @@ before the changing request answers, in every process sharing the generations (t
 file, or Redis):
 
 - `ss`, every session: bumped when a user's sessions end (deactivation, revoke-tokens) and by
-  any flushed change to a user row (role, password, e-mail, active; `_user_changed`);
-- `ss:<digest>`, the session's own: bumped when it ends (sign-out, a limit reached) and when
+  any change to a user row made through the app's session, flushed from an object or sent as
+  an ORM UPDATE/DELETE of `User` (role, password, e-mail, active; `_user_changed`,
+  `_users_updated`);
+- `ss:<digest prefix>`, the session's own: bumped when it ends (sign-out, a limit reached) and when
   its last-seen time moves (at most once per TOUCH_EVERY).
 
 So an ended session is refused on the very next request anywhere, and the idle and absolute
@@ -33,7 +35,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import event
-from sqlalchemy.orm import object_session
+from sqlalchemy.orm import ORMExecuteState, Session, object_session
 
 from permit_service import cache
 from permit_service.domain_users import HasRole
@@ -46,6 +48,10 @@ KEY_BYTES = 32
 # last_seen_at is written at most this often per session: not one UPDATE per page view. The idle
 # limit is therefore exact to within this much.
 TOUCH_EVERY = timedelta(seconds=60)
+# A cached session is read again from the database after this long at most: a change made to
+# its row or its user's outside this service (e.g. by hand in psql, which bumps no generation)
+# is honoured within it. Changes through the app are honoured at once (module docstring).
+CACHED_AT_MOST = timedelta(seconds=5)
 _KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{32,64}")
 
 
@@ -127,13 +133,18 @@ def _own_generation(key_hash: str) -> str:
     return f"{cache.STAFF_SESSIONS}:{key_hash[:16]}"
 
 
-def _load(key_hash: str) -> tuple[int, datetime, datetime, str, str, bool]:
-    """(user id, created_at, last_seen_at, e-mail, role, active) of the session, or _NoSession:
-    one Core row of the session and its user."""
+def _load(key_hash: str) -> tuple[int, datetime, datetime, str, str, bool, datetime]:
+    """(user id, created_at, last_seen_at, e-mail, role, active, read at) of the session, or
+    _NoSession: one Core row of the session and its user."""
     row = db.session.connection().execute(_statements()[0], {"digest": key_hash}).first()
     if row is None:
         raise _NoSession
-    return tuple(row)  # type: ignore[return-value]
+    return (*row, utcnow())  # type: ignore[return-value]
+
+
+def _recent(value: tuple[Any, ...]) -> bool:
+    """Whether a cached session was read from the database less than CACHED_AT_MOST ago."""
+    return abs(utcnow() - value[-1]) < CACHED_AT_MOST
 
 
 def resume_session(key: str) -> SignedInUser | None:
@@ -145,11 +156,12 @@ def resume_session(key: str) -> SignedInUser | None:
     key_hash = _digest(key)
     own = _own_generation(key_hash)
     try:
-        user_id, created_at, last_seen_at, email, role, active = cache.cached(
+        user_id, created_at, last_seen_at, email, role, active, _ = cache.cached(
             "staff_session",
             f"v:ss:{key_hash}",
             [cache.STAFF_SESSIONS, own],
             lambda: _load(key_hash),
+            fresh=_recent,
         )
     except _NoSession:
         return None
@@ -197,3 +209,11 @@ def _user_changed(_mapper: Any, _connection: Any, user: User) -> None:
     session = object_session(user)
     if session is not None:
         cache.touch(session, tokens=True, others=[cache.STAFF_SESSIONS])
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _users_updated(state: ORMExecuteState) -> None:
+    """An ORM UPDATE or DELETE of users (`session.execute(sa.update(User)...)`) marks the cached
+    sessions and token holders stale after the commit, as a flushed change does."""
+    if (state.is_update or state.is_delete) and any(m.class_ is User for m in state.all_mappers):
+        cache.touch(state.session, tokens=True, others=[cache.STAFF_SESSIONS])

@@ -203,3 +203,32 @@ def _signed_in_again(app: Flask) -> FlaskClient:
     client = app.test_client()
     assert login(client).status_code == 303
     return client
+
+
+def test_an_orm_update_of_users_shows_on_the_next_request(app_factory, cache_kind):
+    """`session.execute(sa.update(User)...)` (no object flushed) marks the cache stale too."""
+    app = app_factory(**cache_kind)
+    client = _signed_in(app)
+    _warm(client)
+    with app.app_context():
+        db.session.execute(sa.update(User).where(User.email == ADMIN[0]).values(active=False))
+        db.session.commit()
+    assert client.get(PAGE).status_code == 302
+
+
+def test_a_change_behind_the_app_is_honoured_within_the_bound(app_factory, monkeypatch):
+    """A role changed by plain SQL on the connection (as by hand in psql) bumps no generation:
+    the cached session is read again at most CACHED_AT_MOST after it was read."""
+    offset = [timedelta(0)]
+    monkeypatch.setattr(sessions, "utcnow", lambda: utcnow() + offset[0])
+    app = app_factory()
+    client = _signed_in(app)
+    _warm(client)
+    with app.app_context():
+        db.session.connection().execute(
+            sa.text("UPDATE users SET role = 'viewer' WHERE email = :email"), {"email": ADMIN[0]}
+        )
+        db.session.commit()
+    assert "(administrator)" in client.get(PAGE).get_data(as_text=True)  # still cached
+    offset[0] += sessions.CACHED_AT_MOST
+    assert "(viewer)" in client.get(PAGE).get_data(as_text=True)
