@@ -74,6 +74,9 @@ ALL = "all"
 ZONES = "z"
 # Every API token's holder (services.tokens): bumped by revocations and deactivations.
 TOKENS = "tk"
+# Every staff web session (services.sessions): bumped when a user's sessions end or a user
+# changes; each session has its own too (`ss:<digest>`), bumped when it ends or is touched.
+STAFF_SESSIONS = "ss"
 # More permits than this in one commit: bump `all` instead of each one's counters.
 BULK_LIMIT = 500
 # After a Redis failure, answers skip Redis this long.
@@ -100,8 +103,10 @@ def touch(
     zones: bool = False,
     everything: bool = False,
     tokens: bool = False,
+    others: Iterable[str] = (),
 ) -> None:
-    """Mark, in the session's transaction, what it changes: bumped after its commit."""
+    """Mark, in the session's transaction, what it changes: bumped after its commit.
+    `others`: further generations by name (e.g. a staff session's own)."""
     marks = session.info.setdefault(TOUCH_KEY, {"gens": set(), "all": False})
     gens = marks["gens"]
     gens.update(permit_gen(p) for p in permits)
@@ -110,6 +115,7 @@ def touch(
         gens.add(ZONES)
     if tokens:
         gens.add(TOKENS)
+    gens.update(others)
     if everything:
         marks["all"] = True
         gens.add(ZONES)

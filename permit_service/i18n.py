@@ -13,6 +13,9 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
 from flask_babel import get_locale, get_translations, gettext
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
 
 from permit_service.extensions import babel
 
@@ -73,6 +76,19 @@ def page_translations() -> Any:
     return translations
 
 
+def page_gettext(string: str, **variables: Any) -> str:
+    """Flask-Babel's `gettext`, with the page's translations looked up once per request
+    (`page_translations`): the same text, without Flask-Babel's lookup per string."""
+    text = page_translations().ugettext(string)
+    return text % variables if variables else text
+
+
+def page_ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
+    """Flask-Babel's `ngettext` (`%(num)d` is the number), as `page_gettext`."""
+    variables.setdefault("num", num)
+    return page_translations().ungettext(singular, plural, num) % variables
+
+
 def per_language(build: Callable[[], T]) -> Callable[[], T]:
     """`build()` (words of a page, translated) once per language, then kept: the catalogues do
     not change while the process runs. Kept with the translations object and the locale it was
@@ -92,6 +108,43 @@ def per_language(build: Callable[[], T]) -> Callable[[], T]:
     return words
 
 
+def _kept_template_gettext(general: Callable[..., Any]) -> Callable[..., Any]:
+    """The templates' `_` and `gettext`: Jinja's newstyle gettext (`general`), except that a
+    string without values is looked up once per language and autoescape setting and kept.
+
+    Through Jinja, `{{ _('Zones') }}` is three calls deep (the `_` alias, the newstyle wrapper,
+    our lookup), then a Markup and its `%` formatting: a queue page has some forty (issue 16).
+    What is kept is exactly what `general` returns for the same string (it is called once to
+    make it), for the translations object of the page's locale (`page_translations`: a
+    `force_locale` block or another app has its own)."""
+    kept: dict[int, tuple[Any, dict[tuple[str, bool], str]]] = {}
+
+    @pass_context
+    def template_gettext(context: Context, string: str, **variables: Any) -> str:
+        if variables:
+            return general(context, string, **variables)
+        # One render is in one locale (a `force_locale` block renders its own templates, with
+        # their own contexts): the words are found once per render, kept on its context.
+        words = getattr(context, "_permit_words", None)
+        if words is None:
+            translations = page_translations()
+            entry = kept.get(id(translations))
+            if entry is None or entry[0] is not translations:
+                if len(kept) > 100:  # a server has two languages; test apps come and go
+                    kept.clear()
+                entry = kept[id(translations)] = (translations, {})
+            words = context._permit_words = entry[1]  # type: ignore[attr-defined]
+        key = (string, context.eval_ctx.autoescape)
+        text = words.get(key)
+        if text is None:
+            text = general(context, string)
+            if isinstance(string, str) and type(text) in (str, Markup) and len(words) < 5000:
+                words[key] = text
+        return text
+
+    return template_gettext
+
+
 def init_i18n(app: Flask) -> None:
     """Bind Flask-Babel with our language choice; `{% trans %}` blocks collapse whitespace."""
     babel.init_app(app, locale_selector=select_language)
@@ -103,5 +156,7 @@ def init_i18n(app: Flask) -> None:
         pgettext=lambda c, s: page_translations().upgettext(c, s),
         npgettext=lambda c, s, p, n: page_translations().unpgettext(c, s, p, n),
     )
+    fast = _kept_template_gettext(app.jinja_env.globals["gettext"])
+    app.jinja_env.globals.update(gettext=fast, _=fast)
     app.jinja_env.policies["ext.i18n.trimmed"] = True
     app.context_processor(lambda: {"page_language": page_language, "languages": LANGUAGES})

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Flask, request
+
+# werkzeug.urls._urlencode's safe characters: a query string built here reads as url_for's.
+QUERY_SAFE = "!$'()*,/:;?@"
 
 
 def register_web_blueprints(app: Flask) -> None:
@@ -21,7 +25,8 @@ def register_web_blueprints(app: Flask) -> None:
 
     app.register_blueprint(residents_bp)
     app.register_blueprint(staff_bp)
-    app.jinja_env.globals["url_for"] = kept_url_for(app)
+    kept = app.jinja_env.globals["url_for"] = kept_url_for(app)
+    app.jinja_env.globals["query_url"] = query_url(kept)
 
 
 def kept_url_for(app: Flask) -> Any:
@@ -55,3 +60,18 @@ def kept_url_for(app: Flask) -> Any:
         return url
 
     return url_for
+
+
+def query_url(url_for: Any) -> Any:
+    """The templates' `query_url(endpoint, **query)`: `url_for(endpoint, **query)` for an
+    endpoint whose address takes no values (every value goes to the query string), without a
+    routing build per call (issue 16): the address is kept by `url_for` (kept_url_for), the
+    query encoded as werkzeug encodes it (None drops a value, the order is the call's). For
+    the language switch on every page and the queue's polling address."""
+
+    def build(endpoint: str, /, **query: Any) -> str:
+        path = url_for(endpoint)
+        items = [(key, value) for key, value in query.items() if value is not None]
+        return f"{path}?{urlencode(items, safe=QUERY_SAFE)}" if items else path
+
+    return build

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from math import ceil
 from typing import Any
 from urllib.parse import quote_plus, urlencode
@@ -15,9 +16,8 @@ from flask import abort, current_app, flash, jsonify, redirect, render_template,
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from flask_login import current_user, login_required
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from permit_service import localtime
 from permit_service.domain import (
@@ -28,16 +28,16 @@ from permit_service.domain import (
     PermitStatus,
     allowed_actions,
 )
+from permit_service.i18n import page_ngettext as ngettext
 from permit_service.i18n import per_language
 from permit_service.models import Permit, PermitEvent, utcnow
 from permit_service.services import cached, queries
 from permit_service.services import permits as service
-from permit_service.web import helpers, words
+from permit_service.web import QUERY_SAFE, helpers, words
 from permit_service.web.admin import MAX_PAGE, PAGE_SIZE, SEARCH_MAX, bp
 from permit_service.web.forms import BulkDecisionForm
 from permit_service.web.queue_rows import Columns, render_rows
 
-QUERY_SAFE = "!$'()*,/:;?@"  # werkzeug.urls._urlencode's: links read as url_for writes them
 BULK_MAX = 200  # rows one bulk decision may carry (ten full pages)
 DECIDED_TABS = frozenset({"approved", "waitlisted", "revoked", "expired"})
 DECIDABLE_TABS = frozenset({"pending", "approved", "waitlisted", "all"})
@@ -66,9 +66,10 @@ class QueueQuery:
     page: int
     path: str  # the queue's own address, url_for'd once per request
 
-    def link(self, **change: Any) -> str:
-        """This view of the queue with some values changed (None drops a value)."""
-        values: dict[str, Any] = {
+    @cached_property
+    def _values(self) -> dict[str, Any]:
+        """The view's values in the query string's order (None: not in it)."""
+        return {
             "status": self.tab,
             "q": self.search or None,
             "zone": self.zone or None,
@@ -78,13 +79,73 @@ class QueueQuery:
             "sort": self.sort if self.sort != default_sort(self.tab) else None,
             "page": self.page if self.page > 1 else None,
         }
-        values.update(change)
+
+    @cached_property
+    def _pairs(self) -> dict[tuple[str, Any], str]:
+        """Encoded `key=value` pairs of this view's links, each encoded once per page."""
+        return {}
+
+    def link(self, **change: Any) -> str:
+        """This view of the queue with some values changed (None drops a value)."""
+        values = {**self._values, **change}
         if values.get("sort") == default_sort(values["status"]):
             values["sort"] = None
         # What url_for would build (werkzeug's query encoding), without its routing per link:
-        # a page has about 15 of them.
-        query = urlencode([(k, v) for k, v in values.items() if v is not None], safe=QUERY_SAFE)
-        return f"{self.path}?{query}" if query else self.path
+        # a page has about 15 of them, sharing most of their pairs.
+        pairs = self._pairs
+        parts = []
+        for item in values.items():
+            if item[1] is None:
+                continue
+            pair = pairs.get(item)
+            if pair is None:
+                pair = pairs[item] = urlencode([item], safe=QUERY_SAFE)
+            parts.append(pair)
+        return f"{self.path}?{'&'.join(parts)}" if parts else self.path
+
+
+TABS = ["pending", "waitlisted", "approved", "revoked", "expired", "all"]
+
+
+def tab_items(view: QueueQuery, labels: dict[str, Markup], counts: dict[str, int]) -> Markup:
+    """The status tabs' list items, each a link with its count, the current one marked (built
+    here, not by a Jinja loop: issue 16)."""
+    items = []
+    for key in TABS:
+        href = escape(view.link(status=key, sort=None, page=None))
+        current = ' aria-current="page"' if key == view.tab else ""
+        items.append(
+            f'\n      <li>\n        <a href="{href}"{current}>\n'
+            f'          {escape(labels[key])} <span class="count">{escape(counts[key])}</span>\n'
+            "        </a>\n      </li>\n    "
+        )
+    return Markup("".join(items))  # noqa: S704 - every value is escaped
+
+
+def sort_heading(view: QueueQuery) -> Any:
+    """The template's `sortable(label, column)`: a column heading linking to the first order of
+    its column, or to the other direction when the list is sorted by it already, aria-sort
+    saying the current order. Python, not a Jinja macro: four per page (issue 16)."""
+
+    def sortable(label: str, column: str) -> Markup:
+        first, other = COLUMNS[column]
+        active = view.sort in (first, other)
+        descending = view.sort.startswith("-")
+        target = other if active and other and view.sort == first else first
+        href = escape(view.link(sort=target, page=None))
+        if active:
+            order = "descending" if descending else "ascending"
+            arrow = "▼" if descending else "▲"
+            return Markup(  # noqa: S704 - the label and the address are escaped
+                f'<th scope="col" aria-sort="{order}">\n'
+                f'    <a href="{href}" class="sort-link">{escape(label)}'
+                f'<span aria-hidden="true"> {arrow}</span></a>\n  </th>'
+            )
+        return Markup(  # noqa: S704 - the label and the address are escaped
+            f'<th scope="col">\n    <a href="{href}" class="sort-link">{escape(label)}</a>\n  </th>'
+        )
+
+    return sortable
 
 
 SORT_WORDS = {
@@ -185,6 +246,7 @@ def queue() -> ResponseReturnValue:
     here = request.full_path.rstrip("?")
     fees = {z.code: z.monthly_fee for z in zones}
     tab_labels, sort_words = _labels()
+    counts = {"all": sum(page.counts.values()), **{s.value: n for s, n in page.counts.items()}}
     rows = render_rows(
         page.items,
         columns=Columns(
@@ -229,8 +291,10 @@ def queue() -> ResponseReturnValue:
         sort_words=sort_words[view.sort],
         poll_ms=int(current_app.config.get("QUEUE_POLL_SECONDS", 30) * 1000),
         new_words=new_words,
-        counts={"all": sum(page.counts.values()), **{s.value: n for s, n in page.counts.items()}},
+        counts=counts,
+        tabs=tab_items(view, tab_labels, counts),
         columns=COLUMNS,
+        sortable=sort_heading(view),
         decided_tab=view.tab in DECIDED_TABS,
         since=since,
         new_count=queries.new_since(since, _zone_filter(view)) if since else None,

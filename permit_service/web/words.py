@@ -16,10 +16,11 @@ from decimal import Decimal
 from typing import Any
 
 from flask import current_app
-from flask_babel import format_currency, gettext, lazy_gettext
+from flask_babel import format_currency, lazy_gettext
 
 from permit_service import localtime
 from permit_service.domain import PermitStatus
+from permit_service.i18n import page_gettext as gettext
 from permit_service.models import DEFAULT_ZONE, DEFAULT_ZONE_NAME
 from permit_service.services import permits as service
 from permit_service.services.lifecycle import TIME_EVENT_REASONS
@@ -149,7 +150,7 @@ def actor_words(actor: str, to_status: str | None = None) -> str:
 
 def summary_words(tab: str, first: int, last: int, total: int) -> str:
     """The queue's summary in one sentence per tab: 'Showing 1–20 of 23 approved permits.'"""
-    from flask_babel import ngettext
+    from permit_service.i18n import page_ngettext as ngettext
 
     if not total:
         return {
