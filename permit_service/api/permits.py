@@ -20,6 +20,7 @@ from permit_service.api.schemas import (
     PermitReadSchema,
     PermitSchema,
     RevokeSchema,
+    plain_application,
     plain_list_args,
 )
 from permit_service.api.security import (
@@ -77,7 +78,8 @@ APPLICATION_EXAMPLE = {
 class Permits(MethodView):
     @refuse_enforcer_token()
     @limiter.limit(apply_limit)  # per client address (RATELIMIT_APPLY); 429 with Retry-After
-    @blp.arguments(PermitApplicationSchema, example=APPLICATION_EXAMPLE)
+    # A plainly valid body is read directly; anything else by the schema (same 400s, 422s).
+    @blp.body_arguments(PermitApplicationSchema, plain_application, example=APPLICATION_EXAMPLE)
     @blp.response(
         201,
         PermitSchema,

@@ -366,6 +366,33 @@ class PermitApplicationSchema(Schema):
         return {**clean, "zone": data.get("zone")}
 
 
+_APPLICATION_KEYS = frozenset(PermitApplicationSchema().fields)
+
+
+def plain_application(body: Any) -> dict[str, Any] | None:
+    """What PermitApplicationSchema loads from a plainly valid application body (only its
+    fields; name, plate and address strings; e-mail and zone absent, null or well-formed
+    strings; SPEC.md section 2's rules met), read without marshmallow (issue 17); None for
+    anything else, which the schema then reads and answers (the same 422s)."""
+    if type(body) is not dict or not _APPLICATION_KEYS.issuperset(body):
+        return None
+    name, plate, address = body.get("name"), body.get("license_plate"), body.get("address")
+    if type(name) is not str or type(plate) is not str or type(address) is not str:
+        return None
+    email, zone = body.get("email"), body.get("zone")
+    if email is not None and (type(email) is not str or not email.strip()):
+        return None
+    try:
+        if zone is not None:
+            if type(zone) is not str:
+                return None
+            clean_code(zone)
+        clean = validate_application(name, plate, address, email)
+    except (ValueError, ValidationFailed):
+        return None
+    return {**clean, "zone": zone}
+
+
 class Moment(fields.String):
     """A date (local midnight in CITY_TIMEZONE) or a date-time with offset, loaded as UTC."""
 
