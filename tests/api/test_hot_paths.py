@@ -101,7 +101,7 @@ def test_the_page_arguments_shortcut_reads_as_smorests_schema(app, query):
     schema_class = _pagination_parameters_schema_factory(1, 50, 500)
     parser = Blueprint.PAGINATION_ARGUMENTS_PARSER
     with app.test_request_context(f"/permits?{query}"):
-        plain = parser._plain(schema_class, request.args)
+        plain = parser.plain(schema_class, request.args)
         single = {key: request.args[key] for key in request.args}
         repeated = any(len(v) > 1 for v in request.args.listvalues())
         digits = all(
