@@ -17,7 +17,8 @@ from typing import Any
 
 import flask_smorest
 import marshmallow as ma
-from flask import request
+import orjson
+from flask import Response, current_app, request
 from flask_smorest.pagination import PaginationParameters
 from webargs import core
 from webargs.flaskparser import FlaskParser, abort, is_json_request
@@ -33,6 +34,7 @@ from permit_service.domain import (
     ZoneCodeTaken,
     ZoneNotFound,
 )
+from permit_service.json_provider import OrjsonProvider
 
 # Named responses registered by permit_service.api.openapi.Api, documented on every operation
 # that reads a JSON body.
@@ -104,12 +106,13 @@ class PaginationParser(SchemaCachingParser):
 
     def parse(self, argmap: Any, req: Any = None, *, location: str | None = None, **kw: Any) -> Any:
         if location == "query" and isinstance(argmap, type):
-            plain = self._plain(argmap, req.args)
+            plain = self.plain(argmap, req.args)
             if plain is not None:
                 return plain
         return super().parse(argmap, req, location=location, **kw)
 
-    def _plain(self, schema_class: type[ma.Schema], query: Any) -> PaginationParameters | None:
+    def plain(self, schema_class: type[ma.Schema], query: Any) -> PaginationParameters | None:
+        """The PaginationParameters a plainly valid `query` gives, or None (the schema's)."""
         bounds = self._bounds.get(schema_class)
         if bounds is None:
             schema = self._get_schema(schema_class, None)
@@ -132,6 +135,46 @@ class PaginationParser(SchemaCachingParser):
         return PaginationParameters(page, page_size)
 
 
+# What json_provider.OrjsonProvider.response encodes with, except that datetimes are written by
+# orjson itself (RFC 3339: exactly their `isoformat()`) instead of passed to Flask's `default`.
+_RFC3339_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def rfc3339_response(values: Any, headers: dict[str, str]) -> Response | None:
+    """The app's JSON response (`current_app.json.response`) of `values` with every datetime in
+    it written as its `isoformat()`, plus `headers`: the same bytes as the app's response of
+    the values with the datetimes turned into `isoformat()` strings first, without the
+    150 `isoformat` calls of a 50-permit page (issue 17). None when the app's provider would
+    not encode compactly with orjson (then the caller answers the general way)."""
+    app = current_app
+    provider = app.json
+    if type(provider) is not OrjsonProvider:
+        return None
+    if (provider.compact is None and app.debug) or provider.compact is False:
+        return None  # pretty-printed: the provider's own way
+    try:
+        body = orjson.dumps(values, default=provider.default, option=_RFC3339_OPTIONS)
+    except (orjson.JSONEncodeError, TypeError):
+        return None  # what orjson cannot write: the provider's stdlib fallback
+    response = app.response_class(body + b"\n", mimetype=provider.mimetype)
+    response.headers.extend(headers)
+    return response  # type: ignore[no-any-return]
+
+
+def _plain_body(req: Any, plain: Callable[[Any], dict[str, Any] | None]) -> dict[str, Any] | None:
+    """`plain` of the request's JSON body, or None when the schema must read it."""
+    if not is_json_request(req):
+        return None
+    data = req.get_data(cache=True)  # as SchemaCachingParser.load_json reads it
+    if not data:
+        return None
+    try:
+        body = loads_body(data)
+    except InvalidJSONBody:
+        return None
+    return plain(body)
+
+
 class Blueprint(flask_smorest.Blueprint):
     """smorest Blueprint with cached argument schemas and a schema-free pagination header."""
 
@@ -148,9 +191,10 @@ class Blueprint(flask_smorest.Blueprint):
         with a shortcut for hot views: `plain(request.args)` reads a plainly valid query
         without webargs and marshmallow (issue 17); when it returns None (anything not plainly
         valid) the schema reads the query and answers its 422s. `answer`, if given, answers a
-        plainly valid query itself, past the decorators below this one (the hottest path, the
-        enforcement check, past flask-smorest's response wrapper): it must answer exactly as
-        they would."""
+        plainly valid query itself, past the decorators below this one (the hottest paths, the
+        enforcement check and the listing, past flask-smorest's response and pagination
+        wrappers): it must answer exactly as they would, or return None to leave the query to
+        them."""
 
         def decorator(view: Any) -> Any:
             parsed = self.arguments(schema, location="query")(view)
@@ -161,8 +205,38 @@ class Blueprint(flask_smorest.Blueprint):
                 if found is None:
                     return parsed(*args, **kwargs)
                 if answer is not None:
-                    return answer(found)
+                    answered = answer(found)
+                    if answered is not None:
+                        return answered
                 return view(*args, found, **kwargs)
+
+            wrapper._apidoc = parsed._apidoc  # type: ignore[attr-defined]
+            return wrapper
+
+        return decorator
+
+    def body_arguments(
+        self,
+        schema: type[ma.Schema],
+        plain: Callable[[Any], dict[str, Any] | None],
+        **kwargs: Any,
+    ) -> Callable[[Any], Any]:
+        """`arguments(schema)` for a JSON body, documented and answering exactly as it does,
+        with a shortcut for hot views: a body that decodes (`json_body.loads_body`, the API's
+        one decoder) is given to `plain`, which returns what the schema would load from a
+        plainly valid body, read without webargs and marshmallow (issue 17); anything else
+        (not JSON, empty, undecodable, or `plain` returns None) goes through the schema, which
+        answers its 400s and 422s as before."""
+
+        def decorator(view: Any) -> Any:
+            parsed = self.arguments(schema, **kwargs)(view)
+
+            @wraps(view)
+            def wrapper(*args: Any, **kw: Any) -> Any:
+                found = _plain_body(request, plain)
+                if found is None:
+                    return parsed(*args, **kw)
+                return view(*args, found, **kw)
 
             wrapper._apidoc = parsed._apidoc  # type: ignore[attr-defined]
             return wrapper

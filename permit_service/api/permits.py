@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import g, request, url_for
+from flask import current_app, g, request, url_for
 from flask.views import MethodView
+from flask_smorest.pagination import _pagination_parameters_schema_factory
 
-from permit_service.api.blueprint import Blueprint, fail
+from permit_service.api.blueprint import Blueprint, fail, rfc3339_response
 from permit_service.api.openapi import LOCATION_HEADER, RATE_LIMIT_HEADERS, ErrorSchema
 from permit_service.api.schemas import (
     ApprovalSchema,
@@ -20,6 +22,8 @@ from permit_service.api.schemas import (
     PermitReadSchema,
     PermitSchema,
     RevokeSchema,
+    listing_values,
+    plain_application,
     plain_list_args,
 )
 from permit_service.api.security import (
@@ -73,11 +77,49 @@ APPLICATION_EXAMPLE = {
 }
 
 
+LIST_PAGE_SIZE, LIST_MAX_PAGE_SIZE = 50, 500
+# The page arguments' schema, as `blp.paginate` builds it for the listing (the same bounds).
+_LIST_PAGES = _pagination_parameters_schema_factory(1, LIST_PAGE_SIZE, LIST_MAX_PAGE_SIZE)
+
+
+def _list_page(args: dict[str, Any], pagination: Any) -> queries.Page:
+    status = PermitStatus(args["status"]) if args.get("status") else None
+    return queries.list_permits(
+        status=status,
+        license_plate=args.get("license_plate"),
+        zone=args.get("zone"),
+        created_from=args.get("created_from"),
+        created_to=args.get("created_to"),
+        sort=args.get("sort") or queries.DEFAULT_SORT,
+        page=pagination.page,
+        page_size=pagination.page_size,
+    )
+
+
+def _answer_list(args: dict[str, Any]) -> Any:
+    """What the listing answers through flask-smorest's response and pagination wrappers (the
+    PermitSchema dump, jsonify'd, with the same X-Pagination header), for a plainly valid query
+    and page, without them (issue 17); None leaves anything else to them."""
+    pagination = blp.PAGINATION_ARGUMENTS_PARSER.plain(_LIST_PAGES, request.args)
+    if pagination is None:
+        return None
+    page = _list_page(args, pagination)
+    meta = blp._make_pagination_metadata(pagination.page, pagination.page_size, page.total)
+    # smorest writes the header with the stdlib's json.dumps (its default separators).
+    header = {blp.PAGINATION_HEADER_NAME: json.dumps(meta)}
+    answered = rfc3339_response(listing_values(page.items), header)
+    if answered is None:  # an app that does not encode with orjson: the schema's dump
+        answered = current_app.json.response(PermitSchema(many=True).dump(page.items))
+        answered.headers.extend(header)
+    return answered
+
+
 @blp.route("")
 class Permits(MethodView):
     @refuse_enforcer_token()
     @limiter.limit(apply_limit)  # per client address (RATELIMIT_APPLY); 429 with Retry-After
-    @blp.arguments(PermitApplicationSchema, example=APPLICATION_EXAMPLE)
+    # A plainly valid body is read directly; anything else by the schema (same 400s, 422s).
+    @blp.body_arguments(PermitApplicationSchema, plain_application, example=APPLICATION_EXAMPLE)
     @blp.response(
         201,
         PermitSchema,
@@ -109,9 +151,10 @@ class Permits(MethodView):
         return permit, 201, {"Location": url_for("permits.Permit", permit_id=permit["id"])}
 
     @admin_required()
-    @blp.query_arguments(PermitListArgsSchema, plain_list_args)  # plainly valid: read directly
+    # A plainly valid query (and page) is read directly and answered by _answer_list.
+    @blp.query_arguments(PermitListArgsSchema, plain_list_args, answer=_answer_list)
     @blp.response(200, PermitSchema(many=True))
-    @blp.paginate(page_size=50, max_page_size=500)
+    @blp.paginate(page_size=LIST_PAGE_SIZE, max_page_size=LIST_MAX_PAGE_SIZE)
     @blp.doc(security=ADMIN, operationId="listPermits")
     def get(self, args: dict[str, Any], pagination_parameters: Any) -> Any:
         """List permits, newest first unless `sort` says otherwise (admins and viewers).
@@ -121,17 +164,7 @@ class Permits(MethodView):
         `zone`, and by the time of application (`created_from` inclusive, `created_to`
         exclusive). Pagination metadata is in `X-Pagination`.
         """
-        status = PermitStatus(args["status"]) if args.get("status") else None
-        page = queries.list_permits(
-            status=status,
-            license_plate=args.get("license_plate"),
-            zone=args.get("zone"),
-            created_from=args.get("created_from"),
-            created_to=args.get("created_to"),
-            sort=args.get("sort") or queries.DEFAULT_SORT,
-            page=pagination_parameters.page,
-            page_size=pagination_parameters.page_size,
-        )
+        page = _list_page(args, pagination_parameters)
         pagination_parameters.item_count = page.total
         return page.items
 

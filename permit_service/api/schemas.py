@@ -233,8 +233,30 @@ if tuple(_ROW_FIELDS) != tuple(c.key for c in PERMIT_COLUMNS):  # pragma: no cov
 _IN_ROW_ORDER = operator.itemgetter(*_ROW_FIELDS)  # a dict of the columns, as a row
 
 
+_TIME_KEYS = ("created_at", "expires_at", "updated_at", "valid_from", "valid_until")
+
+
 def _row_dict(row: Any, now: datetime, currency: str) -> dict[str, Any]:
     """PermitSchema's dictionary of a listing row: the same keys and values as `_fast`."""
+    values = _row_values(row, now, currency)
+    for key in _TIME_KEYS:
+        moment = values[key]
+        if moment is not None:
+            values[key] = moment.isoformat()
+    return values
+
+
+def listing_values(rows: Any) -> list[dict[str, Any]]:
+    """PermitSchema's dump of listing rows, but with the moments left as aware datetimes, for
+    an encoder that writes them as their `isoformat()` (orjson: blueprint.rfc3339_response).
+    One clock reading for the page, as `dump`."""
+    now = utcnow()
+    currency = current_app.config["CURRENCY"]
+    return [_row_values(row, now, currency) for row in rows]
+
+
+def _row_values(row: Any, now: datetime, currency: str) -> dict[str, Any]:
+    """`_row_dict` with the moments as datetimes (one place decides every value)."""
     (
         pid,
         name,
@@ -271,17 +293,17 @@ def _row_dict(row: Any, now: datetime, currency: str) -> dict[str, Any]:
         "fee": None if fee is None else f"{fee:.2f}",
         "currency": currency,
         "address": address if kept else None,
-        "created_at": created_at.isoformat(),
+        "created_at": created_at,
         "email": email,
-        "expires_at": None if expires_at is None else expires_at.isoformat(),
+        "expires_at": expires_at,
         "id": pid,
         "license_plate": plate if kept else None,
         "name": name if kept else None,
         "reference": reference,
         "status": status,
-        "updated_at": updated_at.isoformat(),
-        "valid_from": None if valid_from is None else valid_from.isoformat(),
-        "valid_until": None if valid_until is None else valid_until.isoformat(),
+        "updated_at": updated_at,
+        "valid_from": valid_from,
+        "valid_until": valid_until,
     }
 
 
@@ -364,6 +386,33 @@ class PermitApplicationSchema(Schema):
             raise ValidationError(exc.errors) from exc
         # Whether the zone exists and is open is the service's to say (a 422 on `zone` too).
         return {**clean, "zone": data.get("zone")}
+
+
+_APPLICATION_KEYS = frozenset(PermitApplicationSchema().fields)
+
+
+def plain_application(body: Any) -> dict[str, Any] | None:
+    """What PermitApplicationSchema loads from a plainly valid application body (only its
+    fields; name, plate and address strings; e-mail and zone absent, null or well-formed
+    strings; SPEC.md section 2's rules met), read without marshmallow (issue 17); None for
+    anything else, which the schema then reads and answers (the same 422s)."""
+    if type(body) is not dict or not _APPLICATION_KEYS.issuperset(body):
+        return None
+    name, plate, address = body.get("name"), body.get("license_plate"), body.get("address")
+    if type(name) is not str or type(plate) is not str or type(address) is not str:
+        return None
+    email, zone = body.get("email"), body.get("zone")
+    if email is not None and (type(email) is not str or not email.strip()):
+        return None
+    try:
+        if zone is not None:
+            if type(zone) is not str:
+                return None
+            clean_code(zone)
+        clean = validate_application(name, plate, address, email)
+    except (ValueError, ValidationFailed):
+        return None
+    return {**clean, "zone": zone}
 
 
 class Moment(fields.String):

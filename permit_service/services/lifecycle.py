@@ -153,7 +153,12 @@ def record_event(
 ) -> None:
     """Record one change of one permit (in the caller's transaction)."""
     values = {"permit_id": permit_id, **event_values(before, after, actor, reason, at)}
-    db.session.execute(sa.insert(E), values)
+    # Core on the session's connection: the ORM's execute adds nothing to a Core INSERT but
+    # its own bookkeeping (issue 17); the statement is built once.
+    db.session.connection().execute(_INSERT_EVENT, values)
+
+
+_INSERT_EVENT = sa.insert(E)
 
 
 # --- counts ---------------------------------------------------------------------------------------

@@ -95,7 +95,8 @@ def record(permit_id: str, kind: Kind, at: datetime, *, reason: str | None = Non
     the permit has no e-mail address. Sent by a task after the commit (permit_service.dispatch).
     """
     params = {"permit_id": permit_id, "at": at, "reason": reason}
-    new_id = db.session.execute(_record_statement(kind), params).scalar()
+    # Core on the session's connection (the ORM's execute adds only its bookkeeping).
+    new_id = db.session.connection().execute(_record_statement(kind), params).scalar()
     if new_id is not None:
         db.session.info.setdefault(OUTBOX_KEY, []).append(int(new_id))
     return new_id

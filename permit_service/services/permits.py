@@ -109,6 +109,7 @@ _DONE = {
     Action.RENEW: "renewed",
 }
 _APPLY_ATTEMPTS = 3
+_INSERT_PERMIT = sa.insert(Permit.__table__)
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,8 @@ def record_application(
         }
         try:
             # Back to back with the commit: SQLite's one write lock is held briefly.
-            db.session.execute(sa.insert(Permit.__table__), values)
+            # Core on the session's connection, the statement built once (issue 17).
+            db.session.connection().execute(_INSERT_PERMIT, values)
             cache.touch(db.session, plates=[key])  # the plate's permits (a new id: uncached)
             record_event(values["id"], None, PermitStatus.PENDING, APPLICANT_ACTOR, None, now)
             notifications.record_change(values["id"], None, PermitStatus.PENDING, None, None, now)

@@ -247,12 +247,6 @@ def open_zones() -> list[Zone]:
     return list(db.session.scalars(sa.select(Zone).where(Zone.open.is_(True)).order_by(Zone.code)))
 
 
-@functools.cache
-def _open_codes_statement() -> sa.Select[tuple[str]]:
-    """The open zones' codes (every application without a zone asks): built once, read as rows."""
-    return sa.select(Zone.code).where(Zone.open.is_(True)).order_by(Zone.code).limit(2)
-
-
 def waitlist(code: str) -> list[Permit]:
     """The zone's waiting line in order: first waitlisted first (ties by id)."""
     zone = get_zone(code)
@@ -266,9 +260,17 @@ def waitlist(code: str) -> list[Permit]:
 
 
 def zone_for_application(code: str | None) -> str:
-    """The zone an application goes to: the one named (known and open), or the only open one."""
+    """The zone an application goes to: the one named (known and open), or the only open one.
+
+    The zones come from the generation-checked cache the review queue reads their names from
+    (services.cached.all_zones): every zone's creation and change bumps it after its commit, so
+    a zone opened or closed is seen by the next application; no statement on a hit (issue 17).
+    """
+    from permit_service.services.cached import all_zones  # cached reads through this module
+
+    zones = all_zones()
     if code is None or not str(code).strip():
-        opened = db.session.connection().execute(_open_codes_statement()).scalars().all()
+        opened = [zone.code for zone in zones if zone.open]
         if len(opened) == 1:
             return str(opened[0])
         raise ValidationFailed({"zone": [Message(N_("Choose the zone of the permit."))]})
@@ -276,7 +278,7 @@ def zone_for_application(code: str | None) -> str:
         key = clean_code(code)
     except ValueError as exc:
         raise ValidationFailed({"zone": [exc.args[0]]}) from None
-    zone = db.session.get(Zone, key)
+    zone = next((zone for zone in zones if zone.code == key), None)
     if zone is None:
         raise ValidationFailed({"zone": [Message(N_("There is no zone %(code)s."), code=key)]})
     if not zone.open:

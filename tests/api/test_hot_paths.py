@@ -10,6 +10,7 @@ the libraries' own.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from permit_service.api.blueprint import Blueprint
 from permit_service.api.schemas import PermitListArgsSchema, plain_list_args
 from permit_service.domain import PermitStatus
 from permit_service.extensions import db
+from permit_service.models import Permit, utcnow
 from tests.conftest import apply
 from tests.factories import make_permit
 
@@ -101,7 +103,7 @@ def test_the_page_arguments_shortcut_reads_as_smorests_schema(app, query):
     schema_class = _pagination_parameters_schema_factory(1, 50, 500)
     parser = Blueprint.PAGINATION_ARGUMENTS_PARSER
     with app.test_request_context(f"/permits?{query}"):
-        plain = parser._plain(schema_class, request.args)
+        plain = parser.plain(schema_class, request.args)
         single = {key: request.args[key] for key in request.args}
         repeated = any(len(v) > 1 for v in request.args.listvalues())
         digits = all(
@@ -309,3 +311,201 @@ def test_the_in_memory_rate_limit_storage_counts_without_a_thread_per_hit(app_fa
     time.sleep(storage.SWEEP_SECONDS * 2)
     storage.incr("client", 60)  # sweeps: the expired counter is gone, the live one counts on
     assert "brief" not in storage.storage and storage.get("client") == 201
+
+
+# --- the listing answered past flask-smorest's wrappers, the application's plain body ------------
+
+
+def _general_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Send every listing through the schemas and smorest's wrappers: the page's plain reading
+    declines, so the listing's shortcut answer declines too."""
+    monkeypatch.setattr(Blueprint.PAGINATION_ARGUMENTS_PARSER, "plain", lambda *_: None)
+
+
+# Per-request headers (request id, CSP nonce, rate limits' reset) differ between any two answers.
+_PER_REQUEST = {"x-request-id", "content-security-policy", "x-ratelimit-reset"}
+
+
+def _answer(client: Any, path: str, headers: dict[str, str]) -> tuple[Any, ...]:
+    answer = client.get(path, headers=headers)
+    kept = [(k, v) for k, v in answer.headers.items() if k.lower() not in _PER_REQUEST]
+    return answer.status_code, answer.data, kept
+
+
+def _varied_permits(app: Flask) -> None:
+    """Permits in every status, with fees, a waiting list, e-mails, a due one, an anonymised one,
+    and moments without microseconds (isoformat and orjson both leave the fraction out)."""
+    from permit_service.services import zones
+
+    with app.app_context():
+        zones.update_zone("CITY", quota=2, monthly_fee="12.50")
+        for status in PermitStatus:
+            make_permit(status, email="r@example.org")
+        make_permit(PermitStatus.APPROVED)
+        make_permit(PermitStatus.APPROVED)  # the zone is full: waitlisted
+        make_permit(PermitStatus.PENDING, due=True)
+        whole = make_permit(PermitStatus.PENDING, plate="WHOLE-1")
+        gone = make_permit(PermitStatus.REVOKED, plate="GONE-1")
+        table = Permit.__table__
+        second = utcnow().replace(microsecond=0) - timedelta(minutes=1)
+        db.session.execute(sa.update(table).where(table.c.id == whole.id).values(created_at=second))
+        db.session.execute(
+            sa.update(table).where(table.c.id == gone.id).values(anonymised_at=utcnow())
+        )
+        db.session.commit()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "status=pending&page_size=50",
+        "status=approved",
+        "status=waitlisted",
+        "status=expired&page_size=2",
+        "status=revoked",
+        "page=2&page_size=3",
+        "page=9&page_size=3",
+        "sort=-valid_until&page_size=4",
+        "license_plate=whole%201",
+        "zone=city&status=approved",
+        "page_size=500",
+    ],
+)
+def test_the_listings_shortcut_answers_as_smorests_wrappers(
+    app, client, admin_headers, monkeypatch, query
+):
+    _varied_permits(app)
+    fast = _answer(client, f"/permits?{query}", admin_headers)
+    _general_path(monkeypatch)
+    general = _answer(client, f"/permits?{query}", admin_headers)
+    assert fast == general
+    assert fast[0] == 200 and "X-Pagination" in dict(fast[2])
+
+
+def test_the_listings_moments_are_their_isoformat(app, client, admin_headers):
+    """orjson writes an aware datetime exactly as its isoformat() (with and without
+    microseconds, any UTC tzinfo), so the page's bytes are what the schema's strings give."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    import orjson
+
+    from permit_service.api.blueprint import _RFC3339_OPTIONS
+
+    for moment in [
+        datetime(2026, 12, 3, 20, 0, 0, tzinfo=UTC),
+        datetime(2026, 12, 3, 20, 0, 0, 1, tzinfo=UTC),
+        datetime(2026, 12, 3, 20, 0, 0, 123456, tzinfo=ZoneInfo("UTC")),
+        datetime(1999, 1, 1, tzinfo=UTC),
+    ]:
+        written = orjson.dumps({"at": moment}, option=_RFC3339_OPTIONS)
+        assert written == orjson.dumps({"at": moment.isoformat()}, option=_RFC3339_OPTIONS)
+
+
+def test_the_listing_without_the_orjson_encoder_answers_the_same(
+    app, client, admin_headers, monkeypatch
+):
+    """An app whose provider is not the orjson one (or pretty-prints) gets the schema's dump."""
+    _varied_permits(app)
+    fast = _answer(client, "/permits?page_size=5", admin_headers)
+    monkeypatch.setattr("permit_service.api.permits.rfc3339_response", lambda *_: None)
+    assert _answer(client, "/permits?page_size=5", admin_headers) == fast
+
+
+_BODIES = [
+    {"name": "Jane Roe", "license_plate": "abc 123", "address": "1 Elm St"},
+    {"name": " Jane ", "license_plate": " abc-123 ", "address": " 1 Elm St "},
+    {"name": "Jane", "license_plate": "AB1", "address": "x", "email": "J@Example.org"},
+    {"name": "Jane", "license_plate": "AB1", "address": "x", "email": None, "zone": None},
+    {"name": "Jane", "license_plate": "AB1", "address": "x", "zone": "city"},
+    {"name": "Jane", "license_plate": "AB1", "address": "x", "zone": "NOSUCH"},
+    {"name": "Jane", "license_plate": "AB1", "address": "x", "email": ""},
+    {"name": "Jane", "license_plate": "AB1", "address": "x", "email": "  "},
+    {"name": "Jane", "license_plate": "AB1", "address": "x", "email": "not-an-address"},
+    {"name": "Jane", "license_plate": "AB1", "address": "x", "email": 5},
+    {"name": "Jane", "license_plate": "AB1", "address": "x", "zone": ""},
+    {"name": "Jane", "license_plate": "AB1", "address": "x", "zone": "bad code"},
+    {"name": "Jane", "license_plate": "AB1", "address": "x", "zone": 7},
+    {"name": "Jane", "license_plate": "AB1", "address": "x", "extra": 1},
+    {"name": "Jane", "license_plate": "AB1"},
+    {"name": None, "license_plate": "AB1", "address": "x"},
+    {"name": 5, "license_plate": "AB1", "address": "x"},
+    {"name": "Jane", "license_plate": ["AB1"], "address": "x"},
+    {"name": "", "license_plate": "AB1", "address": "x"},
+    {"name": "Ja\nne", "license_plate": "AB1", "address": "x"},
+    {"name": "J" * 500, "license_plate": "AB1", "address": "x"},
+    {"name": "Jane", "license_plate": "ß", "address": "x"},
+    {"name": "Jane", "license_plate": "A" * 40, "address": "x"},
+    {"name": "Jane", "license_plate": "AB1", "address": "\x00"},
+    {},
+    [],
+    "text",
+    None,
+    5,
+]
+
+
+@pytest.mark.parametrize("body", _BODIES)
+def test_the_application_body_shortcut_reads_as_the_schema_does(app, body):
+    """The plain reading gives exactly what PermitApplicationSchema loads, or declines; it never
+    accepts what the schema refuses."""
+    from permit_service.api.schemas import PermitApplicationSchema, plain_application
+
+    with app.test_request_context():
+        plain = plain_application(body)
+        try:
+            loaded = PermitApplicationSchema().load(body)
+        except ValidationError:
+            loaded = None
+    if plain is not None:
+        assert plain == loaded
+    if isinstance(body, dict) and loaded is not None:
+        assert plain is not None  # nothing plainly valid is left to the schema
+
+
+@pytest.mark.parametrize("body", _BODIES)
+def test_applications_answer_as_through_the_schema(app, client, monkeypatch, body):
+    """The same status and, for a refusal, the same body with and without the shortcut; an
+    accepted application the same fields but its own id, reference and times."""
+    import permit_service.api.blueprint as blueprint
+
+    varying = {"id", "reference", "created_at", "updated_at", "expires_at"}
+
+    def answer() -> tuple[int, Any]:
+        response = client.post("/permits", json=body)
+        data = response.get_json()
+        if response.status_code == 201:  # cancelled: the plate is free for the other path
+            assert client.post(f"/permits/{data['id']}/cancel").status_code == 200
+            data = {k: v for k, v in data.items() if k not in varying}
+        return response.status_code, data
+
+    fast = answer()
+    monkeypatch.setattr(blueprint, "_plain_body", lambda *_: None)
+    assert answer() == fast
+
+
+def test_an_application_reads_no_zone_once_the_zones_are_cached(app, client):
+    """The open zones come from the generation-checked cache (no statement on a hit); a zone
+    closed or opened is seen by the very next application."""
+    from permit_service.services import zones
+    from tests.support import statements_run
+
+    apply(client, license_plate="WARM-Z1")
+    with app.app_context():
+        engine = db.engine
+    with statements_run(engine) as statements:
+        apply(client, license_plate="WARM-Z2")
+    assert not [s for s in statements if "FROM zones" in s], statements
+    with app.app_context():
+        zones.create_zone("NORTH", "North")  # two open zones: the zone must be named
+    refused = client.post("/permits", json={**_BODIES[0], "license_plate": "WARM-Z3"})
+    assert refused.status_code == 422 and "zone" in refused.get_json()["errors"]["json"]
+    apply(client, license_plate="WARM-Z3", zone="north")
+    with app.app_context():
+        zones.update_zone("NORTH", open=False)
+    closed = client.post(
+        "/permits", json={**_BODIES[0], "license_plate": "WARM-Z4", "zone": "NORTH"}
+    )
+    assert closed.status_code == 422
+    assert apply(client, license_plate="WARM-Z4")["zone"] == "CITY"  # the only open one again
